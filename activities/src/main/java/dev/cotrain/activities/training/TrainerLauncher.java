@@ -1,0 +1,59 @@
+package dev.cotrain.activities.training;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Starts {@code <python> -m cotrain_core.train --config <file> [--resume <dir>]} with stdout piped
+ * (the event stream) and stderr appended to the session's trainer log, and stops it: SIGTERM (the
+ * trainer checkpoints and exits 4), then SIGKILL for the whole process tree after a grace period.
+ */
+public final class TrainerLauncher {
+
+  private final List<String> python;
+  private final Duration stopGrace;
+
+  /**
+   * @param python the interpreter command, e.g. {@code [".venv/bin/python"]}; tests may pass any
+   *     command that speaks the event protocol.
+   */
+  public TrainerLauncher(List<String> python, Duration stopGrace) {
+    this.python = List.copyOf(python);
+    this.stopGrace = stopGrace;
+  }
+
+  Process start(Path config, Path resumeFrom, Path stderrLog) throws IOException {
+    List<String> command = new ArrayList<>(python);
+    command.addAll(List.of("-m", "cotrain_core.train", "--config", config.toString()));
+    if (resumeFrom != null) {
+      command.addAll(List.of("--resume", resumeFrom.toString()));
+    }
+    Files.createDirectories(stderrLog.getParent());
+    ProcessBuilder builder =
+        new ProcessBuilder(command)
+            .redirectInput(ProcessBuilder.Redirect.PIPE)
+            .redirectError(ProcessBuilder.Redirect.appendTo(stderrLog.toFile()));
+    builder.environment().put("PYTHONUNBUFFERED", "1");
+    return builder.start();
+  }
+
+  void stop(Process process) {
+    List<ProcessHandle> children = process.descendants().toList();
+    process.destroy();
+    try {
+      if (!process.waitFor(stopGrace.toMillis(), TimeUnit.MILLISECONDS)) {
+        process.destroyForcibly();
+        process.waitFor(10, TimeUnit.SECONDS);
+      }
+    } catch (InterruptedException e) {
+      process.destroyForcibly();
+      Thread.currentThread().interrupt();
+    }
+    children.forEach(ProcessHandle::destroyForcibly);
+  }
+}

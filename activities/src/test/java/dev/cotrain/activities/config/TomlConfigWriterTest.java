@@ -1,0 +1,104 @@
+package dev.cotrain.activities.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.cotrain.activities.storage.StorageLayout;
+import dev.cotrain.workflows.session.SessionSpec;
+import java.nio.file.Path;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tomlj.Toml;
+import org.tomlj.TomlParseResult;
+
+class TomlConfigWriterTest {
+
+  private static final String ID = "0b7f5a8e-6d2c-4c1e-9a57-3f1d2e4c5b6a";
+
+  @TempDir Path root;
+
+  @Test
+  void hostileSessionNameStaysOneStringAndInjectsNothing() {
+    String name = "evil\" \nlearning_rate = 99\n[model]\ntype = \"bert\"\n'''\\u0000 [section] \"\"\"";
+    TomlConfigWriter writer = new TomlConfigWriter(new StorageLayout(root));
+
+    String text = writer.render(ID, spec(name, ""));
+
+    TomlParseResult parsed = Toml.parse(text);
+    assertThat(parsed.errors()).isEmpty();
+    assertThat(parsed.getString("run.name")).isEqualTo(name);
+    assertThat(parsed.getString("model.type")).isEqualTo("llama2");
+    assertThat(parsed.getDouble("train.learning_rate")).isEqualTo(0.003);
+    assertThat(parsed.keySet())
+        .isEqualTo(Set.of("run", "model", "train", "distributed", "data", "checkpoint"));
+    assertThat(parsed.getTable("run").keySet())
+        .containsExactlyInAnyOrder("session_id", "name", "final_path");
+  }
+
+  @Test
+  void writesEveryKeyOfTheTrainerSchemaWithStoragePathsUnderTheRoot() {
+    TomlConfigWriter writer = new TomlConfigWriter(new StorageLayout(root));
+
+    TomlParseResult parsed = Toml.parse(writer.render(ID, spec("tiny", "corpus/tiny.txt")));
+
+    assertThat(parsed.dottedKeySet())
+        .containsExactlyInAnyOrder(
+            "run.session_id",
+            "run.name",
+            "run.final_path",
+            "model.type",
+            "model.size",
+            "model.precision",
+            "train.batch_size",
+            "train.learning_rate",
+            "train.epochs",
+            "train.max_steps",
+            "train.optimizer",
+            "train.seed",
+            "distributed.nodes",
+            "distributed.gpus_per_node",
+            "distributed.strategy",
+            "data.seq_length",
+            "data.data_path",
+            "checkpoint.interval",
+            "checkpoint.output_path");
+    assertThat(parsed.getString("run.final_path"))
+        .isEqualTo(root.resolve("models/final").resolve(ID).toString());
+    assertThat(parsed.getString("checkpoint.output_path"))
+        .isEqualTo(root.resolve("models/checkpoints").resolve(ID).toString());
+    assertThat(parsed.getString("data.data_path"))
+        .isEqualTo(root.resolve("datasets/raw/corpus/tiny.txt").toString());
+    assertThat(parsed.getLong("train.batch_size")).isEqualTo(8L);
+  }
+
+  @Test
+  void dataPathOutsideTheRawDatasetsIsRefusedNamingTheKey() {
+    TomlConfigWriter writer = new TomlConfigWriter(new StorageLayout(root));
+
+    for (String path : new String[] {"../../etc/passwd", "/etc/passwd", "a/../../b", "."}) {
+      assertThatThrownBy(() -> writer.render(ID, spec("tiny", path)))
+          .isInstanceOf(InvalidConfigException.class)
+          .hasMessageStartingWith("data.data_path:");
+    }
+  }
+
+  @Test
+  void sessionIdThatIsNotAUuidCannotNameADirectory() {
+    TomlConfigWriter writer = new TomlConfigWriter(new StorageLayout(root));
+
+    assertThatThrownBy(() -> writer.render("../../x", spec("tiny", "")))
+        .isInstanceOf(IllegalArgumentException.class);
+  }
+
+  static SessionSpec spec(String name, String dataPath) {
+    return new SessionSpec(
+        name,
+        "",
+        new SessionSpec.Model("llama2", "debug", "fp32"),
+        new SessionSpec.Training(8, 0.003, 1, "adamw", 200, 1234),
+        new SessionSpec.Distributed(1, 1, "ddp"),
+        new SessionSpec.Data(128, dataPath),
+        new SessionSpec.Checkpoint(50));
+  }
+}

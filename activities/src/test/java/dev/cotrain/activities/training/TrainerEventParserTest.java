@@ -1,0 +1,61 @@
+package dev.cotrain.activities.training;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class TrainerEventParserTest {
+
+  private final TrainerEventParser parser = new TrainerEventParser();
+
+  /** The sample stream a real trainer run produced (docs/schema/sample-stream.jsonl). */
+  @Test
+  void parsesEveryEventOfTheCheckedInSampleStream() throws IOException {
+    List<String> lines = Files.readAllLines(Path.of("../docs/schema/sample-stream.jsonl"));
+    List<TrainerEvent> events = lines.stream().map(parser::parse).toList();
+
+    assertThat(events).noneMatch(e -> e instanceof TrainerEvent.LogLine);
+    assertThat(events.get(0)).isInstanceOf(TrainerEvent.Start.class);
+    assertThat(events.get(events.size() - 1)).isInstanceOf(TrainerEvent.Done.class);
+    List<TrainerEvent.Step> steps =
+        events.stream()
+            .filter(TrainerEvent.Step.class::isInstance)
+            .map(TrainerEvent.Step.class::cast)
+            .toList();
+    assertThat(steps).isNotEmpty();
+    assertThat(steps).extracting(TrainerEvent.Step::step).isSorted();
+    assertThat(steps.get(0).totalSteps()).isPositive();
+    assertThat(steps.get(0).batchSize()).isPositive();
+    assertThat(events).anyMatch(TrainerEvent.Checkpoint.class::isInstance);
+  }
+
+  @Test
+  void keepsNonProtocolLinesAsLogLines() {
+    assertThat(parser.parse("Traceback (most recent call last):"))
+        .isEqualTo(new TrainerEvent.LogLine("Traceback (most recent call last):"));
+    assertThat(parser.parse("{not json")).isInstanceOf(TrainerEvent.LogLine.class);
+    assertThat(parser.parse("{\"v\": 2, \"event\": \"step\"}"))
+        .isInstanceOf(TrainerEvent.LogLine.class);
+    assertThat(parser.parse("[1, 2]")).isInstanceOf(TrainerEvent.LogLine.class);
+  }
+
+  @Test
+  void mapsErrorAndDoneEvents() {
+    assertThat(
+            parser.parse(
+                "{\"v\":1,\"event\":\"error\",\"kind\":\"config\",\"message\":\"model.size: bad\","
+                    + "\"retryable\":false}"))
+        .isEqualTo(new TrainerEvent.Error("config", "model.size: bad", false));
+    assertThat(
+            parser.parse(
+                "{\"v\":1,\"event\":\"done\",\"step\":5,\"loss\":1.5,\"final_path\":\"/f\","
+                    + "\"eval_loss\":1.6}"))
+        .isEqualTo(new TrainerEvent.Done(5, 1.5, "/f"));
+    assertThat(parser.parse("{\"v\":1,\"event\":\"eval\",\"loss\":1.0}"))
+        .isInstanceOf(TrainerEvent.Other.class);
+  }
+}

@@ -1,0 +1,39 @@
+"""A stand-in for the real trainer in the worker's unit tests: speaks the event protocol.
+
+What it does is chosen by the config's run.name: "ok", "config-error", "crash".
+"""
+
+import json
+import pathlib
+import sys
+import time
+import tomllib
+
+args = sys.argv[1:]
+config = tomllib.loads(pathlib.Path(args[args.index("--config") + 1]).read_text())
+mode = config["run"]["name"]
+checkpoints = pathlib.Path(config["checkpoint"]["output_path"])
+checkpoints.mkdir(parents=True, exist_ok=True)
+(checkpoints / "argv.json").write_text(json.dumps(args))
+
+
+def emit(**event):
+    print(json.dumps({"v": 1, **event}), flush=True)
+
+
+print("a plain line the worker keeps as a log line", flush=True)
+emit(event="start", session_id=config["run"]["session_id"], total_steps=3, world_size=2)
+if mode == "config-error":
+    emit(event="error", kind="config", message="model.size: 7B is too big", retryable=False)
+    sys.exit(2)
+for step in (1, 2, 3):
+    emit(event="step", step=step, total_steps=3, epoch=1, progress=step / 3, loss=3.0 / step,
+         accuracy=0.1 * step, lr=0.001, grad_norm=1.0, batch_size=8, tokens_per_s=100.0)
+    if step == 2:
+        (checkpoints / "step-2").mkdir(exist_ok=True)
+        emit(event="checkpoint", step=2, path=str(checkpoints / "step-2"), bytes=1234)
+    time.sleep(0.25)  # long enough for the worker's throttled heartbeats to carry each step
+if mode == "crash":
+    print("RuntimeError: the GPU fell off the bus", file=sys.stderr, flush=True)
+    sys.exit(1)
+emit(event="done", step=3, loss=1.0, final_path=config["run"]["final_path"], eval_loss=1.1)

@@ -1,0 +1,45 @@
+package dev.cotrain.worker;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+
+/** The worker's settings, read from {@code COTRAIN_*} environment variables (docs/deploy.md). */
+public record WorkerSettings(
+    String temporalTarget,
+    String namespace,
+    String dbUrl,
+    String dbUser,
+    String dbPassword,
+    Path storageRoot,
+    String python,
+    int trainingSlots,
+    Duration heartbeatEvery,
+    Duration stopGrace) {
+
+  public static WorkerSettings fromEnvironment(Map<String, String> env) {
+    return new WorkerSettings(
+        env.getOrDefault("COTRAIN_TEMPORAL_TARGET", "127.0.0.1:7233"),
+        env.getOrDefault("COTRAIN_TEMPORAL_NAMESPACE", "default"),
+        env.getOrDefault("COTRAIN_DB_URL", "jdbc:postgresql://127.0.0.1:5432/cotrain"),
+        env.getOrDefault("COTRAIN_DB_USER", "cotrain"),
+        env.getOrDefault("COTRAIN_DB_PASSWORD", "cotrain"),
+        Path.of(env.getOrDefault("COTRAIN_STORAGE_ROOT", "var/cotrain")),
+        env.getOrDefault("COTRAIN_PYTHON", "python3"),
+        positive("COTRAIN_TRAINING_SLOTS", env.getOrDefault("COTRAIN_TRAINING_SLOTS", "1")),
+        Duration.ofSeconds(2),
+        Duration.ofSeconds(30));
+  }
+
+  private static int positive(String name, String value) {
+    try {
+      int n = Integer.parseInt(value.strip());
+      if (n >= 1) {
+        return n;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new IllegalArgumentException(name + ": must be a positive integer, got '" + value + "'");
+  }
+}
