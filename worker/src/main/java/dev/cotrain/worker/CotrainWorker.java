@@ -56,8 +56,7 @@ public final class CotrainWorker implements AutoCloseable {
             WorkflowServiceStubsOptions.newBuilder().setTarget(settings.temporalTarget()).build());
     WorkflowClient client =
         WorkflowClient.newInstance(
-            service,
-            WorkflowClientOptions.newBuilder().setNamespace(settings.namespace()).build());
+            service, WorkflowClientOptions.newBuilder().setNamespace(settings.namespace()).build());
     this.factory = WorkerFactory.newInstance(client);
 
     Worker control = factory.newWorker(TaskQueues.CONTROL);

@@ -40,7 +40,6 @@ public class ConfigActivitiesImpl implements ConfigActivities {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return new GeneratedConfig(
-        target.toString(), layout.checkpoints(input.sessionId()).toString());
+    return new GeneratedConfig(target.toString(), layout.checkpoints(input.sessionId()).toString());
   }
 }

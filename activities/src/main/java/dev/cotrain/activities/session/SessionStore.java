@@ -169,8 +169,7 @@ public final class SessionStore {
     }
   }
 
-  private static void setDouble(PreparedStatement s, int index, Double value)
-      throws SQLException {
+  private static void setDouble(PreparedStatement s, int index, Double value) throws SQLException {
     if (value == null || value.isNaN() || value.isInfinite()) {
       s.setNull(index, Types.DOUBLE);
     } else {

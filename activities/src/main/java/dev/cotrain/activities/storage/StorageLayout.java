@@ -8,8 +8,8 @@ import java.util.List;
 import java.util.UUID;
 
 /**
- * The shared storage tree under one root (default {@code ./var/cotrain}). Directory names below
- * the root are fixed or are session ids (UUIDs), never user-supplied text.
+ * The shared storage tree under one root (default {@code ./var/cotrain}). Directory names below the
+ * root are fixed or are session ids (UUIDs), never user-supplied text.
  */
 public record StorageLayout(Path root) {
 

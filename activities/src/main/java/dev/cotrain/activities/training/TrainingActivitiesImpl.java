@@ -139,7 +139,9 @@ public class TrainingActivitiesImpl implements TrainingActivities {
       run.participants = Math.max(1, start.worldSize());
     } else if (event instanceof TrainerEvent.Step step) {
       run.progress.updateAndGet(
-          p -> new TrainingProgress(step.step(), step.totalSteps(), step.loss(), p.checkpointPath()));
+          p ->
+              new TrainingProgress(
+                  step.step(), step.totalSteps(), step.loss(), p.checkpointPath()));
       store(
           run,
           () ->

@@ -20,7 +20,8 @@ class TomlConfigWriterTest {
 
   @Test
   void hostileSessionNameStaysOneStringAndInjectsNothing() {
-    String name = "evil\" \nlearning_rate = 99\n[model]\ntype = \"bert\"\n'''\\u0000 [section] \"\"\"";
+    String name =
+        "evil\" \nlearning_rate = 99\n[model]\ntype = \"bert\"\n'''\\u0000 [section] \"\"\"";
     TomlConfigWriter writer = new TomlConfigWriter(new StorageLayout(root));
 
     String text = writer.render(ID, spec(name, ""));

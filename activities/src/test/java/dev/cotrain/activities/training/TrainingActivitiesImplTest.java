@@ -72,7 +72,10 @@ class TrainingActivitiesImplTest {
         .anyMatch(
             p ->
                 p.step() == 3
-                    && layout.checkpoints(sessionId).resolve("step-2").toString()
+                    && layout
+                        .checkpoints(sessionId)
+                        .resolve("step-2")
+                        .toString()
                         .equals(p.checkpointPath()));
     assertThat(db.progress(sessionId)).isEqualTo(100.0);
   }
@@ -80,7 +83,8 @@ class TrainingActivitiesImplTest {
   @Test
   void configErrorFailsWithoutRetryCarryingTheTrainersMessage() throws IOException {
     ActivityFailure failure =
-        catchThrowableOfType(ActivityFailure.class, () -> activity().runTraining(input("config-error")));
+        catchThrowableOfType(
+            ActivityFailure.class, () -> activity().runTraining(input("config-error")));
 
     ApplicationFailure cause = (ApplicationFailure) failure.getCause();
     assertThat(cause.getType()).isEqualTo(TrainingSessionWorkflowImpl.CONFIG_ERROR);

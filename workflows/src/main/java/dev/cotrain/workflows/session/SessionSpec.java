@@ -18,12 +18,7 @@ public record SessionSpec(
 
   /** {@code maxSteps} 0 means no cap: the epochs decide. */
   public record Training(
-      int batchSize,
-      double learningRate,
-      int epochs,
-      String optimizer,
-      int maxSteps,
-      long seed) {}
+      int batchSize, double learningRate, int epochs, String optimizer, int maxSteps, long seed) {}
 
   public record Distributed(int nodes, int gpusPerNode, String strategy) {
     public int participants() {

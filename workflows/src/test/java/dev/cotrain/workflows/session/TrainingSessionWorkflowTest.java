@@ -92,8 +92,7 @@ class TrainingSessionWorkflowTest {
     assertThat(failed.getCause()).isInstanceOf(ApplicationFailure.class);
     assertThat(((ApplicationFailure) failed.getCause()).getOriginalMessage()).isEqualTo(message);
     verify(training, times(1)).runTraining(any());
-    verify(sessions)
-        .recordStatus(new StatusChange(ID, SessionStatus.FAILED, null, message));
+    verify(sessions).recordStatus(new StatusChange(ID, SessionStatus.FAILED, null, message));
   }
 
   @Test

@@ -1,0 +1,23 @@
+package dev.cotrain.api;
+
+import io.swagger.v3.oas.annotations.OpenAPIDefinition;
+import io.swagger.v3.oas.annotations.info.Info;
+import org.springframework.boot.SpringApplication;
+import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.boot.context.properties.ConfigurationPropertiesScan;
+
+/** The Cotrain REST API and WebSocket relay. */
+@SpringBootApplication
+@ConfigurationPropertiesScan
+@OpenAPIDefinition(
+    info =
+        @Info(
+            title = "Cotrain API",
+            version = "v1",
+            description = "Training sessions as Temporal workflows; see docs/api.md"))
+public class CotrainApiApplication {
+
+  public static void main(String[] args) {
+    SpringApplication.run(CotrainApiApplication.class, args);
+  }
+}

@@ -1,0 +1,135 @@
+package dev.cotrain.api.session;
+
+import dev.cotrain.workflows.session.SessionSpec;
+import jakarta.validation.Valid;
+import jakarta.validation.constraints.DecimalMax;
+import jakarta.validation.constraints.DecimalMin;
+import jakarta.validation.constraints.Max;
+import jakarta.validation.constraints.Min;
+import jakarta.validation.constraints.NotBlank;
+import jakarta.validation.constraints.NotNull;
+import jakarta.validation.constraints.Pattern;
+import jakarta.validation.constraints.Size;
+
+/**
+ * The body of {@code POST /api/sessions} (the seed's TrainingSessionConfig). Optional parts are
+ * null until {@link #normalized()} fills in their defaults; the normalized request is what the
+ * sessions row stores and what {@link #toSpec()} maps.
+ */
+record CreateSessionRequest(
+    @NotBlank(message = "is required") @Size(max = 200, message = "must be at most 200 characters")
+        String name,
+    @Size(max = 2000, message = "must be at most 2000 characters") String description,
+    @NotNull(message = "is required") @Valid ModelConfig modelConfig,
+    @NotNull(message = "is required") @Valid TrainingConfig trainingConfig,
+    @NotNull(message = "is required") @Valid DistributedConfig distributedConfig,
+    @Valid DataConfig dataConfig,
+    @Valid CheckpointConfig checkpointConfig) {
+
+  record ModelConfig(
+      @NotNull(message = "is required")
+          @Pattern(regexp = "llama2|llama3|bert", message = "must be one of llama2, llama3, bert")
+          String type,
+      @NotNull(message = "is required")
+          @Pattern(
+              regexp = "debug|125M|7B|13B|70B",
+              message = "must be one of debug, 125M, 7B, 13B, 70B")
+          String size,
+      @NotNull(message = "is required")
+          @Pattern(regexp = "fp32|fp16|bf16", message = "must be one of fp32, fp16, bf16")
+          String precision) {}
+
+  record TrainingConfig(
+      @NotNull(message = "is required")
+          @Min(value = 1, message = "must be between 1 and 4096")
+          @Max(value = 4096, message = "must be between 1 and 4096")
+          Integer batchSize,
+      @NotNull(message = "is required")
+          @DecimalMin(value = "0", inclusive = false, message = "must be greater than 0")
+          @DecimalMax(value = "10", message = "must be at most 10")
+          Double learningRate,
+      @NotNull(message = "is required")
+          @Min(value = 1, message = "must be between 1 and 1000")
+          @Max(value = 1000, message = "must be between 1 and 1000")
+          Integer epochs,
+      @NotNull(message = "is required")
+          @Pattern(regexp = "adam|adamw|sgd", message = "must be one of adam, adamw, sgd")
+          String optimizer,
+      @Min(value = 0, message = "must be between 0 and 10000000")
+          @Max(value = 10_000_000, message = "must be between 0 and 10000000")
+          Integer maxSteps,
+      @Min(value = 0, message = "must be between 0 and 2147483647")
+          @Max(value = Integer.MAX_VALUE, message = "must be between 0 and 2147483647")
+          Long seed) {}
+
+  record DistributedConfig(
+      @NotNull(message = "is required")
+          @Min(value = 1, message = "must be between 1 and 1024")
+          @Max(value = 1024, message = "must be between 1 and 1024")
+          Integer nodes,
+      @NotNull(message = "is required")
+          @Min(value = 1, message = "must be between 1 and 64")
+          @Max(value = 64, message = "must be between 1 and 64")
+          Integer gpusPerNode,
+      @NotNull(message = "is required")
+          @Pattern(regexp = "ddp|fsdp|diloco", message = "must be one of ddp, fsdp, diloco")
+          String strategy) {}
+
+  record DataConfig(
+      @Min(value = 8, message = "must be between 8 and 4096")
+          @Max(value = 4096, message = "must be between 8 and 4096")
+          Integer seqLength,
+      @Size(max = 255, message = "must be at most 255 characters") @RelativeDataPath
+          String dataPath) {}
+
+  record CheckpointConfig(@Min(value = 0, message = "must be at least 0") Integer interval) {}
+
+  static final int DEFAULT_MAX_STEPS = 0;
+  static final long DEFAULT_SEED = 1234;
+  static final int DEFAULT_SEQ_LENGTH = 128;
+  static final int DEFAULT_CHECKPOINT_INTERVAL = 50;
+
+  /** This request with every default filled in. Call only on a valid request. */
+  CreateSessionRequest normalized() {
+    TrainingConfig t = trainingConfig;
+    DataConfig d = dataConfig == null ? new DataConfig(null, null) : dataConfig;
+    CheckpointConfig c = checkpointConfig == null ? new CheckpointConfig(null) : checkpointConfig;
+    return new CreateSessionRequest(
+        name,
+        description == null ? "" : description,
+        modelConfig,
+        new TrainingConfig(
+            t.batchSize(),
+            t.learningRate(),
+            t.epochs(),
+            t.optimizer(),
+            t.maxSteps() == null ? DEFAULT_MAX_STEPS : t.maxSteps(),
+            t.seed() == null ? DEFAULT_SEED : t.seed()),
+        distributedConfig,
+        new DataConfig(
+            d.seqLength() == null ? DEFAULT_SEQ_LENGTH : d.seqLength(),
+            d.dataPath() == null ? "" : d.dataPath()),
+        new CheckpointConfig(c.interval() == null ? DEFAULT_CHECKPOINT_INTERVAL : c.interval()));
+  }
+
+  /** The workflow's input. Call only on a {@link #normalized()} request. */
+  SessionSpec toSpec() {
+    return new SessionSpec(
+        name,
+        description,
+        new SessionSpec.Model(modelConfig.type(), modelConfig.size(), modelConfig.precision()),
+        new SessionSpec.Training(
+            trainingConfig.batchSize(),
+            trainingConfig.learningRate(),
+            trainingConfig.epochs(),
+            trainingConfig.optimizer(),
+            trainingConfig.maxSteps(),
+            trainingConfig.seed()),
+        new SessionSpec.Distributed(
+            distributedConfig.nodes(),
+            distributedConfig.gpusPerNode(),
+            distributedConfig.strategy()),
+        new SessionSpec.Data(dataConfig.seqLength(), dataConfig.dataPath()),
+        new SessionSpec.Checkpoint(checkpointConfig.interval()));
+  }
+}

@@ -1,0 +1,56 @@
+package dev.cotrain.api.session;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.time.Instant;
+import java.util.UUID;
+
+/**
+ * A session as the REST API shows it. {@code progress} is a percentage (0..100); {@code
+ * latestMetrics} is null until the trainer has reported a step; {@code request} is the normalized
+ * creation request (defaults filled in).
+ */
+record SessionResponse(
+    UUID id,
+    String workflowId,
+    String name,
+    String description,
+    String status,
+    double progress,
+    Long latestStep,
+    Long totalSteps,
+    LatestMetrics latestMetrics,
+    String finalModelPath,
+    String error,
+    Instant createdAt,
+    Instant updatedAt,
+    Instant finishedAt,
+    JsonNode request) {
+
+  record LatestMetrics(Double loss, Double accuracy, Double learningRate) {}
+
+  static SessionResponse of(SessionRow row, JsonNode request) {
+    boolean hasMetrics =
+        row.latestStep() != null
+            || row.latestLoss() != null
+            || row.latestAccuracy() != null
+            || row.learningRate() != null;
+    return new SessionResponse(
+        row.id(),
+        row.workflowId(),
+        row.name(),
+        row.description(),
+        row.status(),
+        row.progress(),
+        row.latestStep(),
+        row.totalSteps(),
+        hasMetrics
+            ? new LatestMetrics(row.latestLoss(), row.latestAccuracy(), row.learningRate())
+            : null,
+        row.finalModelPath(),
+        row.error(),
+        row.createdAt(),
+        row.updatedAt(),
+        row.finishedAt(),
+        request);
+  }
+}

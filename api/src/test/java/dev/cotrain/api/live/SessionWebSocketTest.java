@@ -1,0 +1,301 @@
+package dev.cotrain.api.live;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.cotrain.api.ApiTestSupport;
+import dev.cotrain.schema.SessionEvents;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.web.socket.CloseStatus;
+import org.springframework.web.socket.TextMessage;
+import org.springframework.web.socket.WebSocketSession;
+import org.springframework.web.socket.client.standard.StandardWebSocketClient;
+import org.springframework.web.socket.handler.TextWebSocketHandler;
+
+/** Real WebSocket clients against the running server; events are real pg_notify calls. */
+class SessionWebSocketTest extends ApiTestSupport {
+
+  private static final Duration WAIT = Duration.ofSeconds(10);
+
+  @Autowired SessionEventListener listener;
+
+  private final List<WebSocketSession> opened = new ArrayList<>();
+
+  @BeforeEach
+  void listenerIsListening() throws InterruptedException {
+    assertThat(listener.awaitListening(WAIT)).isTrue();
+  }
+
+  @AfterEach
+  void closeClients() throws Exception {
+    for (WebSocketSession session : opened) {
+      if (session.isOpen()) {
+        session.close();
+      }
+    }
+  }
+
+  @Test
+  void relaysStatusSnapshotThenLiveProgressThenCompletion() throws Exception {
+    UUID id = insertSession("QUEUED");
+    Client client = connect(id.toString());
+
+    JsonNode snapshot = client.next();
+    assertThat(snapshot.path("type").asText()).isEqualTo("session.status");
+    assertThat(snapshot.path("sessionId").asText()).isEqualTo(id.toString());
+    assertThat(snapshot.path("status").asText()).isEqualTo("QUEUED");
+    assertThat(snapshot.path("progress").asDouble()).isZero();
+
+    notify(
+        """
+        {"kind":"progress","sessionId":"%s","step":12,"totalSteps":200,"epoch":1,"progress":6.0,
+         "loss":3.2,"accuracy":0.31,"learningRate":0.003,"batchSize":8,"participants":1,
+         "tokensPerSecond":5000.0}
+        """
+            .formatted(id));
+    JsonNode progress = client.next();
+    assertThat(progress.path("type").asText()).isEqualTo("training.progress");
+    assertThat(progress.path("sessionId").asText()).isEqualTo(id.toString());
+    assertThat(progress.path("step").asLong()).isEqualTo(12);
+    assertThat(progress.path("totalSteps").asLong()).isEqualTo(200);
+    assertThat(progress.path("epoch").asInt()).isEqualTo(1);
+    assertThat(progress.path("progress").asDouble()).isEqualTo(6.0);
+    assertThat(progress.path("loss").asDouble()).isEqualTo(3.2);
+    assertThat(progress.path("participants").asInt()).isEqualTo(1);
+    assertThat(progress.path("metrics").path("accuracy").asDouble()).isEqualTo(0.31);
+    assertThat(progress.path("metrics").path("learningRate").asDouble()).isEqualTo(0.003);
+    assertThat(progress.path("metrics").path("batchSize").asInt()).isEqualTo(8);
+    assertThat(progress.path("tokensPerSecond").asDouble()).isEqualTo(5000.0);
+
+    notify(
+        """
+        {"kind":"status","sessionId":"%s","status":"COMPLETED",
+         "finalModelPath":"models/%s/final","error":null}
+        """
+            .formatted(id, id));
+    JsonNode status = client.next();
+    assertThat(status.path("type").asText()).isEqualTo("session.status");
+    assertThat(status.path("status").asText()).isEqualTo("COMPLETED");
+    assertThat(status.path("progress").asDouble()).isEqualTo(100.0);
+    assertThat(status.path("finalModelPath").asText()).isEqualTo("models/" + id + "/final");
+    assertThat(status.has("error")).isTrue();
+    assertThat(status.path("error").isNull()).isTrue();
+  }
+
+  @Test
+  void relaysAFailureWithItsErrorAndTheStoredProgress() throws Exception {
+    UUID id = insertSession("RUNNING");
+    jdbc.sql("UPDATE sessions SET progress = 40 WHERE id = :id").param("id", id).update();
+    Client client = connect(id.toString());
+    assertThat(client.next().path("status").asText()).isEqualTo("RUNNING");
+
+    notify(
+        """
+        {"kind":"status","sessionId":"%s","status":"FAILED","finalModelPath":null,
+         "error":"data file not found: datasets/raw/x.txt"}
+        """
+            .formatted(id));
+
+    JsonNode status = client.next();
+    assertThat(status.path("status").asText()).isEqualTo("FAILED");
+    assertThat(status.path("progress").asDouble()).isEqualTo(40.0);
+    assertThat(status.path("error").asText()).isEqualTo("data file not found: datasets/raw/x.txt");
+    assertThat(status.path("finalModelPath").isNull()).isTrue();
+  }
+
+  @Test
+  void snapshotIncludesTheLatestProgressWhenTheSessionHasSteps() throws Exception {
+    UUID id = insertSession("RUNNING");
+    jdbc.sql(
+            """
+            UPDATE sessions SET progress = 50, latest_step = 10, total_steps = 20,
+                   latest_loss = 2.0, latest_accuracy = 0.6, learning_rate = 0.001
+             WHERE id = :id
+            """)
+        .param("id", id)
+        .update();
+    jdbc.sql(
+            """
+            INSERT INTO metrics (session_id, step, total_steps, epoch, loss, tokens_per_s)
+            VALUES (:id, 10, 20, 2, 2.0, 1234.5)
+            """)
+        .param("id", id)
+        .update();
+
+    Client client = connect(id.toString());
+
+    assertThat(client.next().path("type").asText()).isEqualTo("session.status");
+    JsonNode progress = client.next();
+    assertThat(progress.path("type").asText()).isEqualTo("training.progress");
+    assertThat(progress.path("step").asLong()).isEqualTo(10);
+    assertThat(progress.path("totalSteps").asLong()).isEqualTo(20);
+    assertThat(progress.path("epoch").asInt()).isEqualTo(2);
+    assertThat(progress.path("progress").asDouble()).isEqualTo(50.0);
+    assertThat(progress.path("loss").asDouble()).isEqualTo(2.0);
+    assertThat(progress.path("participants").asInt()).isEqualTo(4); // 2 nodes x 2 GPUs
+    assertThat(progress.path("metrics").path("accuracy").asDouble()).isEqualTo(0.6);
+    assertThat(progress.path("metrics").path("learningRate").asDouble()).isEqualTo(0.001);
+    assertThat(progress.path("metrics").path("batchSize").asInt()).isEqualTo(16);
+    assertThat(progress.path("tokensPerSecond").asDouble()).isEqualTo(1234.5);
+  }
+
+  @Test
+  void progressEventsArriveInTheOrderTheyWereNotified() throws Exception {
+    UUID id = insertSession("RUNNING");
+    Client client = connect(id.toString());
+    client.next(); // status snapshot
+
+    for (int step = 1; step <= 25; step++) {
+      notify(progressPayload(id, step));
+    }
+
+    List<Long> steps = new ArrayList<>();
+    for (int i = 0; i < 25; i++) {
+      steps.add(client.next().path("step").asLong());
+    }
+    assertThat(steps).isSorted().hasSize(25).startsWith(1L).endsWith(25L);
+  }
+
+  @Test
+  void subscriberOfAnotherSessionReceivesNoneOfThisSessionsEvents() throws Exception {
+    UUID watched = insertSession("RUNNING");
+    UUID other = insertSession("RUNNING");
+    Client client = connect(watched.toString());
+    client.next(); // status snapshot
+
+    notify(progressPayload(other, 1));
+    notify(
+        """
+        {"kind":"status","sessionId":"%s","status":"COMPLETED","finalModelPath":"m","error":null}
+        """
+            .formatted(other));
+    // Events are relayed in order, so once this one arrives the other session's have gone by.
+    notify(progressPayload(watched, 7));
+
+    JsonNode next = client.next();
+    assertThat(next.path("sessionId").asText()).isEqualTo(watched.toString());
+    assertThat(next.path("step").asLong()).isEqualTo(7);
+    assertThat(client.messages).isEmpty();
+  }
+
+  @Test
+  void malformedNotificationsAreDroppedWithoutStoppingTheRelay() throws Exception {
+    UUID id = insertSession("RUNNING");
+    Client client = connect(id.toString());
+    client.next();
+
+    notify("not json");
+    notify("{\"kind\":\"progress\",\"sessionId\":\"nope\"}");
+    notify("{\"kind\":\"mystery\",\"sessionId\":\"%s\"}".formatted(id));
+    notify(progressPayload(id, 3));
+
+    assertThat(client.next().path("step").asLong()).isEqualTo(3);
+  }
+
+  @Test
+  void closesWithPolicyViolationWhenTheIdIsNotAUuid() throws Exception {
+    Client client = connect("not-a-uuid");
+
+    CloseStatus status = client.closed();
+    assertThat(status.getCode()).isEqualTo(CloseStatus.POLICY_VIOLATION.getCode());
+    assertThat(status.getReason()).isEqualTo("session id must be a UUID");
+    assertThat(client.messages).isEmpty();
+  }
+
+  @Test
+  void closesWithPolicyViolationWhenTheSessionIsUnknown() throws Exception {
+    Client client = connect(UUID.randomUUID().toString());
+
+    CloseStatus status = client.closed();
+    assertThat(status.getCode()).isEqualTo(CloseStatus.POLICY_VIOLATION.getCode());
+    assertThat(status.getReason()).isEqualTo("unknown session");
+    assertThat(client.messages).isEmpty();
+  }
+
+  private UUID insertSession(String status) {
+    UUID id = UUID.randomUUID();
+    String request =
+        """
+        {"name":"ws","description":"","modelConfig":{"type":"llama2","size":"debug","precision":"fp32"},
+         "trainingConfig":{"batchSize":16,"learningRate":0.001,"epochs":1,"optimizer":"adamw",
+                           "maxSteps":0,"seed":1234},
+         "distributedConfig":{"nodes":2,"gpusPerNode":2,"strategy":"ddp"},
+         "dataConfig":{"seqLength":128,"dataPath":""},"checkpointConfig":{"interval":50}}
+        """;
+    jdbc.sql(
+            """
+            INSERT INTO sessions (id, workflow_id, name, request, status)
+            VALUES (:id, :workflowId, 'ws', CAST(:request AS jsonb), :status)
+            """)
+        .param("id", id)
+        .param("workflowId", "session-" + id)
+        .param("request", request)
+        .param("status", status)
+        .update();
+    return id;
+  }
+
+  private static String progressPayload(UUID id, int step) {
+    return """
+        {"kind":"progress","sessionId":"%s","step":%d,"totalSteps":100,"epoch":1,
+         "progress":%d.0,"loss":1.5,"accuracy":null,"learningRate":0.001,"batchSize":16,
+         "participants":4,"tokensPerSecond":100.0}
+        """
+        .formatted(id, step, step);
+  }
+
+  private void notify(String payload) {
+    jdbc.sql("SELECT pg_notify(:channel, :payload)")
+        .param("channel", SessionEvents.CHANNEL)
+        .param("payload", payload)
+        .query()
+        .singleRow();
+  }
+
+  private Client connect(String sessionId) throws Exception {
+    Client client = new Client();
+    WebSocketSession session =
+        new StandardWebSocketClient()
+            .execute(client, "ws://localhost:" + port + "/ws/sessions/" + sessionId)
+            .get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    opened.add(session);
+    return client;
+  }
+
+  private final class Client extends TextWebSocketHandler {
+    final BlockingQueue<String> messages = new LinkedBlockingQueue<>();
+    final BlockingQueue<CloseStatus> closes = new LinkedBlockingQueue<>();
+
+    @Override
+    protected void handleTextMessage(WebSocketSession session, TextMessage message) {
+      messages.add(message.getPayload());
+    }
+
+    @Override
+    public void afterConnectionClosed(WebSocketSession session, CloseStatus status) {
+      closes.add(status);
+    }
+
+    JsonNode next() throws Exception {
+      String message = messages.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+      assertThat(message).as("a message within %s", WAIT).isNotNull();
+      return mapper.readTree(message);
+    }
+
+    CloseStatus closed() throws InterruptedException {
+      CloseStatus status = closes.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+      assertThat(status).as("the connection closed within %s", WAIT).isNotNull();
+      return status;
+    }
+  }
+}

@@ -1,0 +1,311 @@
+package dev.cotrain.api.session;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.mockito.ArgumentMatchers.any;
+import static org.mockito.ArgumentMatchers.anyString;
+import static org.mockito.ArgumentMatchers.eq;
+import static org.mockito.Mockito.doThrow;
+import static org.mockito.Mockito.mock;
+import static org.mockito.Mockito.verify;
+import static org.mockito.Mockito.when;
+import static org.springframework.test.web.servlet.request.MockMvcRequestBuilders.get;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cotrain.api.ApiTestSupport;
+import dev.cotrain.workflows.session.SessionSpec;
+import dev.cotrain.workflows.session.TaskQueues;
+import dev.cotrain.workflows.session.TrainingSessionInput;
+import io.grpc.Status;
+import io.temporal.api.common.v1.WorkflowExecution;
+import io.temporal.client.WorkflowOptions;
+import io.temporal.client.WorkflowServiceException;
+import io.temporal.client.WorkflowStub;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.mockito.ArgumentCaptor;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.http.MediaType;
+import org.springframework.mock.web.MockHttpServletResponse;
+import org.springframework.test.web.servlet.MockMvc;
+
+class SessionApiTest extends ApiTestSupport {
+
+  @Autowired MockMvc mvc;
+
+  private WorkflowStub stub;
+
+  @BeforeEach
+  void stubTemporal() {
+    stub = mock(WorkflowStub.class);
+    when(workflowClient.newUntypedWorkflowStub(anyString(), any(WorkflowOptions.class)))
+        .thenReturn(stub);
+  }
+
+  @Test
+  void createStoresTheSessionAndStartsItsWorkflowOnTheControlQueue() throws Exception {
+    MockHttpServletResponse response = post(validRequest());
+
+    assertThat(response.getStatus()).isEqualTo(201);
+    JsonNode created = mapper.readTree(response.getContentAsString());
+    String id = created.path("id").asText();
+    assertThat(UUID.fromString(id).toString()).isEqualTo(id);
+    assertThat(response.getHeader("Location")).isEqualTo("/api/sessions/" + id);
+    assertThat(created.path("workflowId").asText()).isEqualTo("session-" + id);
+    assertThat(created.path("status").asText()).isEqualTo("QUEUED");
+    assertThat(created.path("latestMetrics").isNull()).isTrue();
+
+    ArgumentCaptor<WorkflowOptions> options = ArgumentCaptor.forClass(WorkflowOptions.class);
+    verify(workflowClient).newUntypedWorkflowStub(eq("TrainingSessionWorkflow"), options.capture());
+    assertThat(options.getValue().getWorkflowId()).isEqualTo(TaskQueues.workflowId(id));
+    assertThat(options.getValue().getTaskQueue()).isEqualTo("cotrain-control");
+    assertThat(options.getValue().getStaticSummary()).isEqualTo("Training tiny llama");
+
+    ArgumentCaptor<Object> input = ArgumentCaptor.forClass(Object.class);
+    verify(stub).start(input.capture());
+    assertThat(input.getValue())
+        .isEqualTo(
+            new TrainingSessionInput(
+                id,
+                new SessionSpec(
+                    "tiny llama",
+                    "a smoke run",
+                    new SessionSpec.Model("llama2", "debug", "fp32"),
+                    new SessionSpec.Training(8, 0.003, 1, "adamw", 0, 1234),
+                    new SessionSpec.Distributed(1, 2, "ddp"),
+                    new SessionSpec.Data(128, ""),
+                    new SessionSpec.Checkpoint(50))));
+
+    Map<String, Object> row =
+        jdbc.sql("SELECT workflow_id, status, name, request::text AS request FROM sessions")
+            .query()
+            .singleRow();
+    assertThat(row).containsEntry("workflow_id", "session-" + id).containsEntry("status", "QUEUED");
+    JsonNode stored = mapper.readTree((String) row.get("request"));
+    assertThat(stored.path("trainingConfig").path("maxSteps").asInt()).isZero();
+    assertThat(stored.path("trainingConfig").path("seed").asLong()).isEqualTo(1234);
+    assertThat(stored.path("dataConfig").path("seqLength").asInt()).isEqualTo(128);
+    assertThat(stored.path("dataConfig").path("dataPath").asText()).isEmpty();
+    assertThat(stored.path("checkpointConfig").path("interval").asInt()).isEqualTo(50);
+    assertThat(created.path("request")).isEqualTo(stored);
+  }
+
+  @Test
+  void createKeepsOptionalSettingsThatWereGiven() throws Exception {
+    ObjectNode body = validRequest();
+    ((ObjectNode) body.get("trainingConfig")).put("maxSteps", 200).put("seed", 7);
+    body.putObject("dataConfig").put("seqLength", 64).put("dataPath", "tiny/shakespeare.txt");
+    body.putObject("checkpointConfig").put("interval", 0);
+
+    assertThat(post(body).getStatus()).isEqualTo(201);
+
+    ArgumentCaptor<Object> input = ArgumentCaptor.forClass(Object.class);
+    verify(stub).start(input.capture());
+    SessionSpec spec = ((TrainingSessionInput) input.getValue()).spec();
+    assertThat(spec.training().maxSteps()).isEqualTo(200);
+    assertThat(spec.training().seed()).isEqualTo(7);
+    assertThat(spec.data()).isEqualTo(new SessionSpec.Data(64, "tiny/shakespeare.txt"));
+    assertThat(spec.checkpoint().interval()).isZero();
+  }
+
+  @Test
+  void workflowStartFailureAnswers503AndMarksTheSessionFailed() throws Exception {
+    doThrow(
+            new WorkflowServiceException(
+                WorkflowExecution.newBuilder().setWorkflowId("session-x").build(),
+                "TrainingSessionWorkflow",
+                Status.UNAVAILABLE.withDescription("io exception").asRuntimeException()))
+        .when(stub)
+        .start(any());
+
+    MockHttpServletResponse response = post(validRequest());
+
+    assertThat(response.getStatus()).isEqualTo(503);
+    JsonNode error = mapper.readTree(response.getContentAsString());
+    assertThat(error.path("error").asText())
+        .isEqualTo("could not start the session's workflow: UNAVAILABLE: io exception");
+    Map<String, Object> row =
+        jdbc.sql("SELECT status, error, finished_at FROM sessions").query().singleRow();
+    assertThat(row.get("status")).isEqualTo("FAILED");
+    assertThat(row.get("error")).isEqualTo(error.path("error").asText());
+    assertThat(row.get("finished_at")).isNotNull();
+  }
+
+  @Test
+  void getReturnsTheStoredSession() throws Exception {
+    String id = create("first");
+
+    JsonNode session = getJson("/api/sessions/" + id, 200);
+
+    assertThat(session.path("id").asText()).isEqualTo(id);
+    assertThat(session.path("name").asText()).isEqualTo("first");
+    assertThat(session.path("progress").asDouble()).isZero();
+    assertThat(session.path("request").path("modelConfig").path("size").asText())
+        .isEqualTo("debug");
+    assertThat(session.path("createdAt").asText()).isNotEmpty();
+  }
+
+  @Test
+  void getShowsTheLatestMetricsOnceTheTrainerReportedAStep() throws Exception {
+    String id = create("running");
+    jdbc.sql(
+            """
+            UPDATE sessions SET status = 'RUNNING', progress = 25, latest_step = 5,
+                   total_steps = 20, latest_loss = 2.5, latest_accuracy = 0.4, learning_rate = 0.003
+             WHERE id = CAST(:id AS uuid)
+            """)
+        .param("id", id)
+        .update();
+
+    JsonNode session = getJson("/api/sessions/" + id, 200);
+
+    assertThat(session.path("status").asText()).isEqualTo("RUNNING");
+    assertThat(session.path("progress").asDouble()).isEqualTo(25.0);
+    assertThat(session.path("latestStep").asLong()).isEqualTo(5);
+    assertThat(session.path("totalSteps").asLong()).isEqualTo(20);
+    assertThat(session.path("latestMetrics").path("loss").asDouble()).isEqualTo(2.5);
+    assertThat(session.path("latestMetrics").path("accuracy").asDouble()).isEqualTo(0.4);
+    assertThat(session.path("latestMetrics").path("learningRate").asDouble()).isEqualTo(0.003);
+  }
+
+  @Test
+  void getAnswers404ForAnUnknownSession() throws Exception {
+    JsonNode error = getJson("/api/sessions/" + UUID.randomUUID(), 404);
+
+    assertThat(error.path("error").asText()).endsWith("not found");
+  }
+
+  @Test
+  void getAnswers400NamingIdWhenItIsNotAUuid() throws Exception {
+    JsonNode error = getJson("/api/sessions/not-a-uuid", 400);
+
+    assertThat(error.path("fields").get(0).path("field").asText()).isEqualTo("id");
+    assertThat(error.path("fields").get(0).path("message").asText()).isEqualTo("must be a UUID");
+  }
+
+  @Test
+  void listReturnsNewestFirstWithLimitAndOffset() throws Exception {
+    create("oldest");
+    create("middle");
+    create("newest");
+
+    assertThat(names(getJson("/api/sessions", 200))).containsExactly("newest", "middle", "oldest");
+    assertThat(names(getJson("/api/sessions?limit=2", 200))).containsExactly("newest", "middle");
+    assertThat(names(getJson("/api/sessions?limit=2&offset=2", 200))).containsExactly("oldest");
+  }
+
+  @Test
+  void listRefusesALimitOutOfRange() throws Exception {
+    for (String limit : List.of("0", "201", "x")) {
+      JsonNode error = getJson("/api/sessions?limit=" + limit, 400);
+      assertThat(error.path("fields").get(0).path("field").asText()).isEqualTo("limit");
+    }
+    assertThat(getJson("/api/sessions?offset=-1", 400).path("fields").get(0).path("field").asText())
+        .isEqualTo("offset");
+  }
+
+  @Test
+  void nameWithQuotesNewlinesAndTomlSyntaxRoundTripsIntact() throws Exception {
+    String name =
+        "say \"hi\"\nthen 'bye'\r\n[section]\nkey = \"\"\"x\"\"\" # not a comment \\ \u00e9";
+    ObjectNode body = validRequest();
+    body.put("name", name);
+
+    String id = mapper.readTree(post(body).getContentAsString()).path("id").asText();
+
+    assertThat(getJson("/api/sessions/" + id, 200).path("name").asText()).isEqualTo(name);
+    assertThat(getJson("/api/sessions/" + id, 200).path("request").path("name").asText())
+        .isEqualTo(name);
+    ArgumentCaptor<Object> input = ArgumentCaptor.forClass(Object.class);
+    verify(stub).start(input.capture());
+    assertThat(((TrainingSessionInput) input.getValue()).spec().name()).isEqualTo(name);
+  }
+
+  @Test
+  void metricsAreListedInStepOrder() throws Exception {
+    String id = create("with metrics");
+    for (long step : List.of(3L, 1L, 2L)) {
+      jdbc.sql(
+              """
+              INSERT INTO metrics (session_id, step, total_steps, epoch, loss, accuracy,
+                                   learning_rate, grad_norm, tokens_per_s)
+              VALUES (CAST(:id AS uuid), :step, 10, 1, :loss, 0.5, 0.003, 1.25, 5000)
+              """)
+          .param("id", id)
+          .param("step", step)
+          .param("loss", 4.0 - step)
+          .update();
+    }
+
+    JsonNode metrics = getJson("/api/sessions/" + id + "/metrics", 200);
+
+    assertThat(metrics.path("sessionId").asText()).isEqualTo(id);
+    assertThat(metrics.path("metrics").findValuesAsText("step")).containsExactly("1", "2", "3");
+    JsonNode first = metrics.path("metrics").get(0);
+    assertThat(first.path("totalSteps").asLong()).isEqualTo(10);
+    assertThat(first.path("epoch").asInt()).isEqualTo(1);
+    assertThat(first.path("loss").asDouble()).isEqualTo(3.0);
+    assertThat(first.path("accuracy").asDouble()).isEqualTo(0.5);
+    assertThat(first.path("learningRate").asDouble()).isEqualTo(0.003);
+    assertThat(first.path("gradNorm").asDouble()).isEqualTo(1.25);
+    assertThat(first.path("tokensPerSecond").asDouble()).isEqualTo(5000.0);
+    assertThat(first.path("recordedAt").asText()).isNotEmpty();
+    assertThat(
+            getJson("/api/sessions/" + id + "/metrics?afterStep=1&limit=1", 200)
+                .path("metrics")
+                .findValuesAsText("step"))
+        .containsExactly("2");
+  }
+
+  @Test
+  void metricsAnswer404ForAnUnknownSession() throws Exception {
+    getJson("/api/sessions/" + UUID.randomUUID() + "/metrics", 404);
+  }
+
+  @Test
+  void summaryIsCutToFitTemporalsLimitWithoutSplittingACharacter() {
+    String name = "\u00e9".repeat(150); // 2 bytes each in UTF-8
+
+    String summary = SessionService.summary(name);
+
+    assertThat(summary.getBytes(StandardCharsets.UTF_8).length).isLessThanOrEqualTo(200);
+    assertThat(summary).startsWith("Training \u00e9");
+    assertThat(("Training " + name)).startsWith(summary);
+    assertThat(summary.length()).isEqualTo(9 + (200 - 9) / 2);
+  }
+
+  private String create(String name) throws Exception {
+    ObjectNode body = validRequest();
+    body.put("name", name);
+    MockHttpServletResponse response = post(body);
+    assertThat(response.getStatus()).isEqualTo(201);
+    return mapper.readTree(response.getContentAsString()).path("id").asText();
+  }
+
+  private MockHttpServletResponse post(ObjectNode body) throws Exception {
+    return mvc.perform(
+            org.springframework.test.web.servlet.request.MockMvcRequestBuilders.post(
+                    "/api/sessions")
+                .contentType(MediaType.APPLICATION_JSON)
+                .content(mapper.writeValueAsString(body)))
+        .andReturn()
+        .getResponse();
+  }
+
+  private JsonNode getJson(String path, int status) throws Exception {
+    MockHttpServletResponse response = mvc.perform(get(path)).andReturn().getResponse();
+    assertThat(response.getStatus()).as(response.getContentAsString()).isEqualTo(status);
+    return mapper.readTree(response.getContentAsString());
+  }
+
+  private static List<String> names(JsonNode list) {
+    List<String> names = new ArrayList<>();
+    list.path("sessions").forEach(session -> names.add(session.path("name").asText()));
+    return names;
+  }
+}
