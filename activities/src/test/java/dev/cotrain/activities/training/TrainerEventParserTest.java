@@ -19,7 +19,7 @@ class TrainerEventParserTest {
     List<TrainerEvent> events = lines.stream().map(parser::parse).toList();
 
     assertThat(events).noneMatch(e -> e instanceof TrainerEvent.LogLine);
-    assertThat(events.get(0)).isInstanceOf(TrainerEvent.Start.class);
+    assertThat(events).filteredOn(TrainerEvent.Start.class::isInstance).hasSize(1);
     assertThat(events.get(events.size() - 1)).isInstanceOf(TrainerEvent.Done.class);
     List<TrainerEvent.Step> steps =
         events.stream()
