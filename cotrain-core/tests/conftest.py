@@ -1,0 +1,91 @@
+"""Helpers: write a TOML config and run the trainer as a subprocess, collecting its events."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO / "docs" / "schema" / "events.schema.json"
+
+
+def base_config(tmp_path: Path, **overrides) -> dict:
+    """A fast debug config; overrides look like train={"max_steps": 10}."""
+    cfg = {
+        "run": {
+            "session_id": "test-session",
+            "name": 'a "test" run\nwith [brackets]',
+            "final_path": str(tmp_path / "final"),
+        },
+        "model": {"type": "llama2", "size": "debug", "precision": "fp32"},
+        "train": {
+            "batch_size": 8,
+            "learning_rate": 0.003,
+            "epochs": 1,
+            "max_steps": 120,
+            "optimizer": "adamw",
+            "seed": 1234,
+        },
+        "distributed": {"nodes": 1, "gpus_per_node": 1, "strategy": "ddp"},
+        "data": {"seq_length": 64, "data_path": ""},
+        "checkpoint": {"interval": 20, "output_path": str(tmp_path / "ckpt")},
+    }
+    for section, values in overrides.items():
+        cfg.setdefault(section, {}).update(values)
+    return cfg
+
+
+def to_toml(cfg: dict) -> str:
+    """Minimal TOML writer: JSON string/number/bool literals are valid TOML."""
+    lines = []
+    for section, table in cfg.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in table.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_config(tmp_path: Path, cfg: dict, name: str = "run.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(to_toml(cfg))
+    return path
+
+
+def trainer_cmd(config: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "cotrain_core.train", "--config", str(config), *extra]
+
+
+def run_trainer(config: Path, *extra: str, timeout: float = 300):
+    """Run to completion; returns (exit code, list of events, stderr)."""
+    proc = subprocess.run(trainer_cmd(config, *extra), capture_output=True, text=True, timeout=timeout)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    return proc.returncode, events, proc.stderr
+
+
+def of(events, kind: str) -> list[dict]:
+    return [e for e in events if e["event"] == kind]
+
+
+def step_losses(events) -> dict[int, float]:
+    return {e["step"]: e["loss"] for e in of(events, "step")}
+
+
+@pytest.fixture(scope="session")
+def validator():
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory):
+    """One uninterrupted 120-step run (checkpoints every 20 steps) shared by several tests."""
+    tmp_path = tmp_path_factory.mktemp("reference")
+    cfg = base_config(tmp_path)
+    rc, events, stderr = run_trainer(write_config(tmp_path, cfg))
+    assert rc == 0, stderr
+    return {"cfg": cfg, "events": events, "tmp_path": tmp_path}

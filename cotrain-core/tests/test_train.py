@@ -1,0 +1,195 @@
+"""End-to-end runs of `python -m cotrain_core.train` as a subprocess."""
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, base_config, of, run_trainer, step_losses, trainer_cmd, write_config
+
+from cotrain_core import checkpoint
+from cotrain_core.data import builtin_corpus, encode, split_tokens, windows
+from cotrain_core.train import EVAL_MAX_WINDOWS
+
+
+def _assert_same_losses(events, reference_events, after_step):
+    got, want = step_losses(events), step_losses(reference_events)
+    steps = sorted(s for s in got if s > after_step)
+    assert steps == [s for s in sorted(want) if s > after_step]
+    torch.testing.assert_close(
+        torch.tensor([got[s] for s in steps]), torch.tensor([want[s] for s in steps]), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_loss_falls_and_final_model_loads(reference_run):
+    events = reference_run["events"]
+    assert [e["event"] for e in events[:2]] == ["log", "start"]
+    start, done = of(events, "start")[0], events[-1]
+    assert start["total_steps"] == 120 and start["resumed_from"] is None and start["world_size"] == 1
+    losses = [e["loss"] for e in of(events, "step")]
+    assert len(losses) == 120
+    assert sum(losses[-10:]) / 10 < 0.7 * sum(losses[:10]) / 10
+    assert done["event"] == "done" and done["step"] == 120
+    assert of(events, "eval")[-1]["step"] == 120 and done["eval_loss"] == of(events, "eval")[-1]["loss"]
+
+    # the final model loads with plain transformers and reproduces the eval loss
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(done["final_path"]).eval()
+    seq = reference_run["cfg"]["data"]["seq_length"]
+    val = windows(split_tokens(encode(builtin_corpus()), seq, 8).val, seq)[:EVAL_MAX_WINDOWS]  # [N, L+1]
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(val), 8):
+            batch = val[i : i + 8]
+            total += model(input_ids=batch, labels=batch).loss.item() * batch[:, 1:].numel()
+            count += batch[:, 1:].numel()
+    assert math.isclose(total / count, done["eval_loss"], rel_tol=1e-4)
+    assert json.loads((Path(done["final_path"]) / "cotrain_tokenizer.json").read_text())["vocab_size"] == 259
+
+
+def test_checkpoints_are_atomic_verified_and_pruned(reference_run):
+    events = reference_run["events"]
+    assert [e["step"] for e in of(events, "checkpoint")] == [20, 40, 60, 80, 100, 120]
+    root = reference_run["tmp_path"] / "ckpt"
+    assert sorted(p.name for p in root.iterdir()) == ["step-100", "step-120", "step-80"]  # newest 3
+    for ev in of(events, "checkpoint")[-3:]:
+        assert Path(ev["path"]).is_absolute()
+        assert checkpoint.verify(ev["path"])["step"] == ev["step"]
+        assert ev["bytes"] == sum(f.stat().st_size for f in Path(ev["path"]).iterdir())
+
+
+def test_events_validate_against_schema(reference_run, validator, tmp_path):
+    for event in reference_run["events"]:
+        validator.validate(event)
+    rc, events, _ = run_trainer(write_config(tmp_path, base_config(tmp_path, model={"type": "bert"})))
+    assert rc == 2
+    for event in events:
+        validator.validate(event)
+    for sample in (
+        REPO / "cotrain-core/tests/data/sample-stream.jsonl",
+        REPO / "docs/schema/sample-stream.jsonl",
+    ):
+        for line in sample.read_text().splitlines():
+            validator.validate(json.loads(line))
+
+
+def test_sigterm_writes_checkpoint_then_resume_matches(reference_run, validator, tmp_path):
+    cfg = base_config(tmp_path)
+    config = write_config(tmp_path, cfg)
+    proc = subprocess.Popen(trainer_cmd(config), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    events = []
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        if events[-1]["event"] == "step" and events[-1]["step"] == 30:
+            proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 4
+    stopped_at = of(events, "step")[-1]["step"]
+    assert 30 <= stopped_at < 120 and not of(events, "done")
+    assert of(events, "checkpoint")[-1]["step"] == stopped_at
+    assert of(events, "log")[-1]["level"] == "warning"
+    for event in events:
+        validator.validate(event)
+
+    # no --resume: the newest valid checkpoint in output_path is picked up automatically
+    rc, resumed, stderr = run_trainer(config)
+    assert rc == 0, stderr
+    assert of(resumed, "start")[0]["resumed_from"] == stopped_at
+    _assert_same_losses(resumed, reference_run["events"], after_step=stopped_at)
+
+
+def test_corrupt_newest_checkpoint_falls_back(reference_run, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(reference_run["tmp_path"] / "ckpt", ckpt)
+    weights = ckpt / "step-120" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    rc, events, stderr = run_trainer(write_config(tmp_path, base_config(tmp_path)))
+    assert rc == 0, stderr
+    warnings = [e["message"] for e in of(events, "log") if e["level"] == "warning"]
+    assert any("step-120" in m and "sha256 mismatch" in m for m in warnings)
+    assert of(events, "start")[0]["resumed_from"] == 100
+    _assert_same_losses(events, reference_run["events"], after_step=100)
+    assert checkpoint.verify(ckpt / "step-120")  # rewritten, valid again
+
+
+def test_explicit_resume_dir(reference_run, tmp_path):
+    src = reference_run["tmp_path"] / "ckpt" / "step-80"
+    cfg = base_config(tmp_path)
+    rc, events, stderr = run_trainer(write_config(tmp_path, cfg), "--resume", str(src))
+    assert rc == 0, stderr
+    assert of(events, "start")[0]["resumed_from"] == 80
+    _assert_same_losses(events, reference_run["events"], after_step=80)
+    rc, events, _ = run_trainer(write_config(tmp_path, cfg), "--resume", str(tmp_path / "missing"))
+    assert rc == 2 and of(events, "error")[0]["message"].startswith("--resume:")
+
+
+@pytest.mark.parametrize("content", [None, ""], ids=["missing file", "empty file"])
+def test_bad_data_exits_3(tmp_path, content):
+    path = tmp_path / "corpus.txt"
+    if content is not None:
+        path.write_text(content)
+    rc, events, stderr = run_trainer(
+        write_config(tmp_path, base_config(tmp_path, data={"data_path": str(path)}))
+    )
+    assert rc == 3, stderr
+    (error,) = of(events, "error")
+    assert error["kind"] == "data" and error["message"].startswith("data.data_path:")
+
+
+def test_text_file_and_bf16(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text(builtin_corpus(20_000, seed=7))
+    cfg = base_config(
+        tmp_path,
+        data={"data_path": str(path), "seq_length": 32},
+        model={"type": "llama3", "precision": "bf16"},
+        train={"max_steps": 6, "optimizer": "sgd", "learning_rate": 0.05},
+        checkpoint={"interval": 0},
+    )
+    rc, events, stderr = run_trainer(write_config(tmp_path, cfg))
+    assert rc == 0, stderr
+    assert len(of(events, "step")) == 6 and not of(events, "checkpoint")
+    assert of(events, "start")[0]["model"] == {"type": "llama3", "size": "debug", "precision": "bf16"}
+
+
+def test_too_short_text_file_exits_3(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("hello world\n")
+    rc, events, _ = run_trainer(write_config(tmp_path, base_config(tmp_path, data={"data_path": str(path)})))
+    assert rc == 3 and "too short" in of(events, "error")[0]["message"]
+
+
+def test_exits_when_parent_dies(tmp_path):
+    config = write_config(tmp_path, base_config(tmp_path, train={"max_steps": 100_000, "epochs": 1000}))
+    cmd = " ".join(f"'{c}'" for c in trainer_cmd(config))
+    # bash starts the trainer in the background, prints its pid, and exits 2 s later
+    out = subprocess.run(
+        ["bash", "-c", f"{cmd} >/dev/null 2>&1 & echo $!; sleep 2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    pid = int(out.stdout.strip())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    alive = _alive(pid)
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "trainer kept running after its parent exited"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
