@@ -45,7 +45,13 @@ case "$cmd" in
     port=${3:?port required}
     ensure_binaries
     bin=$(pg_bin)
-    [ "$(id -u)" -eq 0 ] && { id postgres >/dev/null 2>&1 || useradd --system postgres; chown postgres "$data"; chmod 700 "$data"; }
+    if [ "$(id -u)" -eq 0 ]; then
+      id postgres >/dev/null 2>&1 || useradd --system postgres
+      chown postgres "$data"
+      chmod 700 "$data"
+      runuser -u postgres -- test -x "$data" ||
+        { echo "postgres.sh: the postgres user cannot reach $data (a parent directory is private); choose another storage root (COTRAIN_STORAGE_ROOT)" >&2; exit 1; }
+    fi
     if [ ! -f "$data/PG_VERSION" ]; then
       pw=$(mktemp); echo cotrain > "$pw"; chmod 644 "$pw"
       as_owner "$bin/initdb" -D "$data" -U cotrain --pwfile="$pw" --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null

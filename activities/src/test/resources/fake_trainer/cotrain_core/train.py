@@ -1,6 +1,6 @@
 """A stand-in for the real trainer in the worker's unit tests: speaks the event protocol.
 
-What it does is chosen by the config's run.name: "ok", "config-error", "crash".
+What it does is chosen by the config's run.name: "ok", "config-error", "diverged", "crash".
 """
 
 import json
@@ -33,6 +33,9 @@ for step in (1, 2, 3):
         (checkpoints / "step-2").mkdir(exist_ok=True)
         emit(event="checkpoint", step=2, path=str(checkpoints / "step-2"), bytes=1234)
     time.sleep(0.25)  # long enough for the worker's throttled heartbeats to carry each step
+if mode == "diverged":
+    emit(event="error", kind="runtime", message="loss is nan at step 3", retryable=False)
+    sys.exit(1)
 if mode == "crash":
     print("RuntimeError: the GPU fell off the bus", file=sys.stderr, flush=True)
     sys.exit(1)

@@ -36,6 +36,7 @@ public class TrainingActivitiesImpl implements TrainingActivities {
   static final int EXIT_STOPPED = 4;
 
   static final String TRAINER_CRASHED = "TrainerCrashed";
+  static final String TRAINER_FAILED = "TrainerFailed";
 
   private final StorageLayout layout;
   private final SessionStore store;
@@ -168,7 +169,7 @@ public class TrainingActivitiesImpl implements TrainingActivities {
               store.recordCheckpoint(
                   run.sessionId, checkpoint.step(), checkpoint.path(), checkpoint.bytes()));
     } else if (event instanceof TrainerEvent.Error error) {
-      run.error = error.message();
+      run.error = error;
     } else if (event instanceof TrainerEvent.Done done) {
       run.done = done;
     } else if (event instanceof TrainerEvent.Other other) {
@@ -194,7 +195,7 @@ public class TrainingActivitiesImpl implements TrainingActivities {
     if (exit == 0 && run.done != null) {
       return new TrainingResult(run.done.finalPath(), run.done.step(), run.done.loss());
     }
-    String message = run.error != null ? run.error : describeExit(exit, stderrLog);
+    String message = run.error != null ? run.error.message() : describeExit(exit, stderrLog);
     if (exit == EXIT_CONFIG) {
       throw ApplicationFailure.newNonRetryableFailure(
           message, TrainingSessionWorkflowImpl.CONFIG_ERROR);
@@ -202,6 +203,10 @@ public class TrainingActivitiesImpl implements TrainingActivities {
     if (exit == EXIT_DATA) {
       throw ApplicationFailure.newNonRetryableFailure(
           message, TrainingSessionWorkflowImpl.DATA_ERROR);
+    }
+    if (run.error != null && !run.error.retryable()) {
+      // The trainer knows a rerun would fail the same way (e.g. the loss diverged).
+      throw ApplicationFailure.newNonRetryableFailure(message, TRAINER_FAILED);
     }
     throw ApplicationFailure.newFailure(message, TRAINER_CRASHED);
   }
@@ -238,7 +243,7 @@ public class TrainingActivitiesImpl implements TrainingActivities {
     final String sessionId;
     final AtomicReference<TrainingProgress> progress;
     volatile int participants = 1;
-    volatile String error;
+    volatile TrainerEvent.Error error;
     volatile TrainerEvent.Done done;
 
     Run(String sessionId, Path resume) {

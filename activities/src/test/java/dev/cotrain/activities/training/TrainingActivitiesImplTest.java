@@ -93,6 +93,17 @@ class TrainingActivitiesImplTest {
   }
 
   @Test
+  void runtimeErrorTheTrainerMarksFinalIsNotRetried() throws IOException {
+    ActivityFailure failure =
+        catchThrowableOfType(
+            ActivityFailure.class, () -> activity().runTraining(input("diverged")));
+
+    ApplicationFailure cause = (ApplicationFailure) failure.getCause();
+    assertThat(cause.isNonRetryable()).isTrue();
+    assertThat(cause.getOriginalMessage()).isEqualTo("loss is nan at step 3");
+  }
+
+  @Test
   void crashIsRetryableAndNamesTheTrainersLastWords() throws IOException {
     ActivityFailure failure =
         catchThrowableOfType(ActivityFailure.class, () -> activity().runTraining(input("crash")));
