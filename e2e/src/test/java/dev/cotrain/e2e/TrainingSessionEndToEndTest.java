@@ -14,6 +14,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.WebSocket;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -24,6 +25,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -58,6 +60,7 @@ class TrainingSessionEndToEndTest {
 
   private final ObjectMapper json = new ObjectMapper();
   private final HttpClient http = HttpClient.newHttpClient();
+  private final List<WebSocket> sockets = new ArrayList<>();
 
   @BeforeAll
   static void startWorker() {
@@ -137,6 +140,45 @@ class TrainingSessionEndToEndTest {
   }
 
   @Test
+  void killedTrainerIsRetriedAndResumesFromItsNewestCheckpoint() throws Exception {
+    String id = createSession().get("id").asText();
+    BlockingQueue<String> inbox = subscribe(id);
+    // Wait until a checkpoint exists (interval 10), then kill the trainer as a crash would.
+    while (true) {
+      JsonNode message = next(inbox, List.of());
+      if (message.get("type").asText().equals("training.progress")
+          && message.get("step").asLong() >= 12) {
+        break;
+      }
+    }
+    List<ProcessHandle> trainers =
+        ProcessHandle.allProcesses()
+            .filter(p -> p.info().commandLine().orElse("").contains(id + ".toml"))
+            .toList();
+    assertThat(trainers).hasSize(1);
+    trainers.get(0).destroyForcibly();
+
+    List<JsonNode> messages = new ArrayList<>();
+    JsonNode last;
+    do {
+      last = next(inbox, messages);
+      messages.add(last);
+    } while (!last.get("type").asText().equals("session.status")
+        || !List.of("COMPLETED", "FAILED").contains(last.get("status").asText()));
+
+    assertThat(last.get("status").asText()).isEqualTo("COMPLETED");
+    assertThat(
+            Files.readString(storage.resolve("logs/training").resolve(id).resolve("trainer.log")))
+        .containsPattern("resumed from .*/" + id + "/step-(10|20)");
+    assertThat(
+            jdbc.sql("SELECT count(*) FROM metrics WHERE session_id = ?::uuid")
+                .param(id)
+                .query(Long.class)
+                .single())
+        .isEqualTo(STEPS);
+  }
+
+  @Test
   void sessionTheTrainerRejectsEndsFailedWithTheTrainersMessage() throws Exception {
     String id = createSession("bert").get("id").asText();
 
@@ -184,30 +226,40 @@ class TrainingSessionEndToEndTest {
     return json.readTree(response.body());
   }
 
-  /** Every WebSocket message of the session until its final status; fails after 3 minutes. */
+  /** Every WebSocket message of the session until its final status. */
   private List<JsonNode> followUntilFinished(String id) throws Exception {
+    BlockingQueue<String> inbox = subscribe(id);
+    List<JsonNode> messages = new ArrayList<>();
+    while (true) {
+      JsonNode message = next(inbox, messages);
+      messages.add(message);
+      if (message.get("type").asText().equals("session.status")
+          && List.of("COMPLETED", "FAILED").contains(message.get("status").asText())) {
+        return messages;
+      }
+    }
+  }
+
+  private BlockingQueue<String> subscribe(String id) throws Exception {
     BlockingQueue<String> inbox = new LinkedBlockingQueue<>();
-    WebSocket socket =
+    sockets.add(
         http.newWebSocketBuilder()
             .buildAsync(
                 URI.create("ws://127.0.0.1:" + port + "/ws/sessions/" + id), new Collector(inbox))
-            .get(10, TimeUnit.SECONDS);
-    List<JsonNode> messages = new ArrayList<>();
-    try {
-      long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
-      while (true) {
-        String text = inbox.poll(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
-        assertThat(text).as("a message before the deadline; got %s", messages).isNotNull();
-        JsonNode message = json.readTree(text);
-        messages.add(message);
-        if (message.get("type").asText().equals("session.status")
-            && List.of("COMPLETED", "FAILED").contains(message.get("status").asText())) {
-          return messages;
-        }
-      }
-    } finally {
-      socket.sendClose(WebSocket.NORMAL_CLOSURE, "done");
-    }
+            .get(10, TimeUnit.SECONDS));
+    return inbox;
+  }
+
+  /** The next message; fails when none arrives within 3 minutes. */
+  private JsonNode next(BlockingQueue<String> inbox, List<JsonNode> seen) throws Exception {
+    String text = inbox.poll(3, TimeUnit.MINUTES);
+    assertThat(text).as("a message within 3 minutes; got %s", seen).isNotNull();
+    return json.readTree(text);
+  }
+
+  @AfterEach
+  void closeSockets() {
+    sockets.forEach(s -> s.sendClose(WebSocket.NORMAL_CLOSURE, "done"));
   }
 
   /** Collects whole text messages (frames may arrive in parts). */
