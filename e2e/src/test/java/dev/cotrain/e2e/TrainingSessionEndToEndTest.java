@@ -115,12 +115,7 @@ class TrainingSessionEndToEndTest {
     assertThat(finalModel.resolve("config.json")).exists();
     assertThat(finalModel.resolve("model.safetensors")).exists();
 
-    assertThat(
-            jdbc.sql("SELECT count(*) FROM metrics WHERE session_id = ?::uuid")
-                .param(id)
-                .query(Long.class)
-                .single())
-        .isEqualTo(STEPS);
+    assertThat(metricRows(id)).isEqualTo(STEPS);
     assertThat(
             jdbc.sql("SELECT step FROM checkpoints WHERE session_id = ?::uuid ORDER BY step")
                 .param(id)
@@ -170,12 +165,7 @@ class TrainingSessionEndToEndTest {
     assertThat(
             Files.readString(storage.resolve("logs/training").resolve(id).resolve("trainer.log")))
         .containsPattern("resumed from .*/" + id + "/step-(10|20)");
-    assertThat(
-            jdbc.sql("SELECT count(*) FROM metrics WHERE session_id = ?::uuid")
-                .param(id)
-                .query(Long.class)
-                .single())
-        .isEqualTo(STEPS);
+    assertThat(metricRows(id)).isEqualTo(STEPS);
   }
 
   @Test
@@ -215,6 +205,13 @@ class TrainingSessionEndToEndTest {
             HttpResponse.BodyHandlers.ofString());
     assertThat(response.statusCode()).as(response.body()).isEqualTo(201);
     return json.readTree(response.body());
+  }
+
+  private long metricRows(String id) {
+    return jdbc.sql("SELECT count(*) FROM metrics WHERE session_id = ?::uuid")
+        .param(id)
+        .query(Long.class)
+        .single();
   }
 
   private JsonNode get(String path) throws Exception {
