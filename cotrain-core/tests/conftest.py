@@ -89,3 +89,68 @@ def reference_run(tmp_path_factory):
     rc, events, stderr = run_trainer(write_config(tmp_path, cfg))
     assert rc == 0, stderr
     return {"cfg": cfg, "events": events, "tmp_path": tmp_path}
+
+
+def dist_config(tmp_path: Path, strategy: str, steps: int = 12, procs: int = 2, **overrides) -> dict:
+    """A tiny multi-process config: `procs` CPU ranks (gloo), checkpoints every 4 steps."""
+    cfg = base_config(
+        tmp_path,
+        train={"max_steps": steps, "batch_size": 8, "micro_batch_size": 2},
+        distributed={"nodes": 1, "gpus_per_node": procs, "strategy": strategy},
+        data={"seq_length": 32, "data_path": ""},
+        checkpoint={"interval": 4, "output_path": str(tmp_path / "ckpt")},
+    )
+    if strategy == "diloco":
+        cfg["distributed.diloco"] = {"inner_steps": 4}
+    for section, values in overrides.items():
+        cfg.setdefault(section, {}).update(values)
+    return cfg
+
+
+def popen_trainer(config: Path, *extra: str) -> subprocess.Popen:
+    """Start the trainer in its own session so the whole process tree can be SIGKILLed."""
+    return subprocess.Popen(
+        trainer_cmd(config, *extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def child_pids(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def rank_of(pid: int) -> int | None:
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for item in env:
+        if item.startswith(b"RANK="):
+            return int(item[5:])
+    return None
+
+
+STRATEGY_STEPS = 8
+
+
+@pytest.fixture(scope="session")
+def strategy_runs(tmp_path_factory):
+    """One uninterrupted 8-step run of each strategy with 2 ranks (shared by strategy and resume tests)."""
+    results = {}
+    for strategy in ("ddp", "fsdp", "diloco"):
+        tmp = tmp_path_factory.mktemp(strategy)
+        rc, events, stderr = run_trainer(
+            write_config(tmp, dist_config(tmp, strategy, steps=STRATEGY_STEPS)), timeout=240
+        )
+        assert rc == 0, stderr[-3000:]
+        results[strategy] = events
+    return results

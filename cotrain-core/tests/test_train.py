@@ -51,7 +51,7 @@ def test_loss_falls_and_final_model_loads(reference_run):
             total += model(input_ids=batch, labels=batch).loss.item() * batch[:, 1:].numel()
             count += batch[:, 1:].numel()
     assert math.isclose(total / count, done["eval_loss"], rel_tol=1e-4)
-    assert json.loads((Path(done["final_path"]) / "cotrain_tokenizer.json").read_text())["vocab_size"] == 259
+    assert json.loads((Path(done["final_path"]) / "cotrain_tokenizer.json").read_text())["vocab_size"] == 260
 
 
 def test_checkpoints_are_atomic_verified_and_pruned(reference_run):
@@ -68,7 +68,9 @@ def test_checkpoints_are_atomic_verified_and_pruned(reference_run):
 def test_events_validate_against_schema(reference_run, validator, tmp_path):
     for event in reference_run["events"]:
         validator.validate(event)
-    rc, events, _ = run_trainer(write_config(tmp_path, base_config(tmp_path, model={"type": "bert"})))
+    rc, events, _ = run_trainer(
+        write_config(tmp_path, base_config(tmp_path, model={"type": "bert", "size": "70B"}))
+    )
     assert rc == 2
     for event in events:
         validator.validate(event)
@@ -193,3 +195,54 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state not in ("Z", "X")
+
+
+def test_dry_run_of_the_seed_example(tmp_path, validator):
+    """llama2 / 7B / bf16 / diloco on 4 nodes x 8 GPUs: planned on a CPU machine without weights."""
+    cfg = base_config(
+        tmp_path,
+        model={"type": "llama2", "size": "7B", "precision": "bf16"},
+        train={"batch_size": 256, "micro_batch_size": 4, "max_steps": 0, "epochs": 100},
+        distributed={"nodes": 4, "gpus_per_node": 8, "strategy": "diloco"},
+        checkpoint={"interval": 500},
+    )
+    cfg["distributed.diloco"] = {"inner_steps": 100}
+    rc, events, stderr = run_trainer(write_config(tmp_path, cfg), "--dry-run", timeout=60)
+    assert rc == 0, stderr
+    (plan,) = events
+    validator.validate(plan)
+    # published Llama 2 7B dims; 6.48B instead of 6.74B because the byte vocabulary has 260, not 32000, ids
+    assert plan["model"]["hidden_size"] == 4096 and plan["model"]["layers"] == 32
+    assert 6.4e9 < plan["parameters"] < 6.8e9
+    assert (plan["world_size"], plan["per_rank_batch"], plan["micro_batches"]) == (32, 8, 2)
+    assert plan["inner_steps"] == 100 and plan["outer_steps"] == -(-plan["total_steps"] // 100)
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_bert_trains_and_exports_masked_lm(tmp_path, validator):
+    cfg = base_config(
+        tmp_path,
+        model={"type": "bert"},
+        train={"max_steps": 6},
+        data={"seq_length": 32},
+        checkpoint={"interval": 3},
+    )
+    rc, events, stderr = run_trainer(write_config(tmp_path, cfg))
+    assert rc == 0, stderr
+    # tied decoder / word embeddings are stored once; the checkpoint resumes (same losses as uninterrupted)
+    rc, resumed, stderr = run_trainer(
+        write_config(tmp_path, cfg), "--resume", str(tmp_path / "ckpt" / "step-3")
+    )
+    assert rc == 0, stderr
+    assert step_losses(resumed) == {s: v for s, v in step_losses(events).items() if s > 3}
+    for event in events:
+        validator.validate(event)
+    from transformers import AutoModelForMaskedLM
+
+    from cotrain_core.evaluate import evaluate_model
+
+    done = of(events, "done")[0]
+    assert AutoModelForMaskedLM.from_pretrained(done["final_path"]) is not None
+    (val,) = Path(tmp_path).glob("**/datasets/splits/*/validation.npy")
+    got = evaluate_model(done["final_path"], val)
+    assert math.isclose(got["loss"], done["eval_loss"], rel_tol=1e-4)

@@ -1,15 +1,21 @@
-"""Atomic, verifiable training checkpoints.
+"""Atomic, verifiable training checkpoints, written by one or many ranks.
 
     from cotrain_core import checkpoint
-    path, nbytes = checkpoint.save(out_dir, step, model, state)   # -> <out_dir>/step-<step>/
-    latest = checkpoint.find_latest(out_dir, log)                 # newest dir whose hashes match
+    tmp = checkpoint.begin(out_dir, step, token)               # every rank: same token (rank 0's pid)
+    checkpoint.write(tmp, rank, model_state, state, rank_state) # rank 0 also model + state.pt
+    # barrier
+    path, nbytes = checkpoint.commit(out_dir, tmp, step, keep)  # rank 0: manifest, rename, prune
+    latest = checkpoint.find_latest(out_dir, log)               # newest dir whose hashes match
 
 Layout of <output_path>/step-<n>/:
-    model.safetensors   model weights
-    state.pt            optimizer state, step, epoch, last loss, RNG states (torch.load weights_only)
-    manifest.json       {"format": 1, "step": n, "files": {name: {"sha256", "bytes"}}}, written last
-A checkpoint is written to step-<n>.tmp-<pid> and renamed into place, so a crash never leaves a
-half-written step-<n>. Only the newest KEEP checkpoints are kept.
+    model.safetensors   full model weights (FSDP: gathered on rank 0)
+    state.pt            rank 0: step, data position, last loss, meta, inner optimizer (ddp/fsdp:
+                        identical or gathered), strategy state (DiLoCo: outer optimizer, global weights)
+    rank-<r>.pt         per rank: RNG states, grad scaler, inner optimizer where it differs per rank
+    manifest.json       {"format": 1, "step": n, "world_size": w, "files": {name: {"sha256", "bytes"}}},
+                        written last
+A checkpoint is written to step-<n>.tmp-<token> and renamed into place, so a crash never leaves
+a half-written step-<n>. Only the newest keep_last checkpoints are kept.
 """
 
 import hashlib
@@ -25,6 +31,7 @@ from safetensors.torch import load_file, save_file
 KEEP = 3
 FORMAT = 1
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+REQUIRED = ("model.safetensors", "state.pt")
 
 
 class CheckpointError(Exception):
@@ -39,30 +46,48 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save(output_path: str | Path, step: int, model, state: dict) -> tuple[Path, int]:
-    """Write step-<step>/ atomically, prune old ones; returns (absolute dir, total bytes)."""
+def begin(output_path: str | Path, step: int, token: int | str) -> Path:
+    """Create (empty) the temporary directory every rank writes into. Call on rank 0 before the others."""
     root = Path(output_path).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{step}"
-    tmp = root / f"step-{step}.tmp-{os.getpid()}"
+    tmp = root / f"step-{step}.tmp-{token}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    return tmp
 
-    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})
-    torch.save(state, tmp / "state.pt")
+
+def write(tmp: Path, rank: int, model_state: dict | None, state: dict | None, rank_state: dict) -> None:
+    if model_state is not None:
+        weights, seen = {}, set()
+        for (
+            k,
+            v,
+        ) in model_state.items():  # tied weights (BERT's decoder = word embeddings): keep the first name
+            if v.data_ptr() in seen and v.numel():
+                continue
+            seen.add(v.data_ptr())
+            weights[k] = v.detach().contiguous().cpu()
+        save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})
+    if state is not None:
+        torch.save(state, tmp / "state.pt")
+    torch.save(rank_state, tmp / f"rank-{rank}.pt")
+
+
+def commit(output_path: str | Path, tmp: Path, step: int, world_size: int = 1, keep: int = KEEP):
+    """Hash every file, write the manifest, rename into place, prune; returns (dir, bytes)."""
+    root = Path(output_path).resolve()
+    final = root / f"step-{step}"
     files = {}
-    for name in ("model.safetensors", "state.pt"):
-        files[name] = {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
-    manifest = {"format": FORMAT, "step": step, "files": files}
+    for f in sorted(tmp.iterdir()):
+        files[f.name] = {"sha256": _sha256(f), "bytes": f.stat().st_size}
+    manifest = {"format": FORMAT, "step": step, "world_size": world_size, "files": files}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     _fsync_dir(tmp)
-
     if final.exists():  # e.g. a corrupt checkpoint of the same step that we resumed past
         shutil.rmtree(final)
     os.rename(tmp, final)
     _fsync_dir(root)
-    prune(root)
+    prune(root, keep, current=tmp.name)
     nbytes = sum(f.stat().st_size for f in final.iterdir())
     return final, nbytes
 
@@ -88,11 +113,13 @@ def step_dirs(output_path: str | Path) -> list[tuple[int, Path]]:
     return sorted(found, reverse=True)
 
 
-def prune(output_path: str | Path, keep: int = KEEP) -> None:
-    for _, path in step_dirs(output_path)[keep:]:
-        shutil.rmtree(path, ignore_errors=True)
-    for stale in Path(output_path).glob("step-*.tmp-*"):  # left behind by killed runs
-        if not stale.name.endswith(f".tmp-{os.getpid()}"):
+def prune(output_path: str | Path, keep: int = KEEP, current: str = "") -> None:
+    """Keep the newest `keep` (0 = all) checkpoints; remove temporary dirs left by killed runs."""
+    if keep > 0:
+        for _, path in step_dirs(output_path)[keep:]:
+            shutil.rmtree(path, ignore_errors=True)
+    for stale in Path(output_path).glob("step-*.tmp-*"):
+        if stale.name != current:
             shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -104,7 +131,7 @@ def verify(path: str | Path) -> dict:
         files = manifest["files"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: no readable manifest.json ({e})") from None
-    for name in ("model.safetensors", "state.pt"):
+    for name in REQUIRED:
         if name not in files:
             raise CheckpointError(f"{path}: manifest does not list {name}")
     for name, info in files.items():
@@ -126,11 +153,16 @@ def find_latest(output_path: str | Path, log) -> Path | None:
     return None
 
 
-def load(path: str | Path, model, optimizer) -> dict:
-    """Verify, then restore model weights and optimizer state in place; returns the state dict."""
-    path = Path(path)
-    verify(path)
-    model.load_state_dict(load_file(path / "model.safetensors"), strict=True)
-    state = torch.load(path / "state.pt", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    return state
+def load_model(path: str | Path) -> dict:
+    return load_file(Path(path) / "model.safetensors")
+
+
+def load_state(path: str | Path) -> dict:
+    return torch.load(Path(path) / "state.pt", weights_only=True)
+
+
+def load_rank_state(path: str | Path, rank: int) -> dict:
+    f = Path(path) / f"rank-{rank}.pt"
+    if not f.is_file():
+        raise CheckpointError(f"{path}: rank-{rank}.pt is missing (written by a run with fewer ranks?)")
+    return torch.load(f, weights_only=True)

@@ -3,8 +3,19 @@
     from cotrain_core.config import load_config
     cfg = load_config("examples/tiny-llama.toml")   # raises ConfigError("train.learning_rate: ...")
 
+Public API:
+    load_config(path: str | Path) -> Config
+    config_from_dict(raw: dict) -> Config
+    class ConfigError(Exception)
+    Config.world_size -> int            # nodes * gpus_per_node
+    Config.per_rank_batch -> int        # train.batch_size // world_size
+    Config.grad_accum_steps -> int      # per_rank_batch // train.micro_batch_size
+
 Every problem is reported as a ConfigError whose message starts with the dotted key
-(`train.batchsize: unknown key`). This module does not import torch, so bad configs fail fast.
+(`train.batchsize: unknown key`). Defaults that depend on other keys are resolved here, so a loaded
+Config holds concrete values (train.micro_batch_size, train.weight_decay); train.warmup stays -1
+("auto") because it depends on the number of steps (see objective.lr_at).
+This module does not import torch, so bad configs fail fast.
 """
 
 import dataclasses
@@ -20,9 +31,24 @@ class ConfigError(Exception):
     """A bad config file or value; the message starts with the dotted key."""
 
 
-def _spec(default=_REQUIRED, *, choices=None, unsupported=None, gt=None, ge=None, le=None, nonempty=False):
+def _spec(
+    default=_REQUIRED,
+    *,
+    choices=None,
+    unsupported=None,
+    gt=None,
+    ge=None,
+    lt=None,
+    le=None,
+    nonempty=False,
+    factory=None,
+):
     """A dataclass field carrying its validation rules in metadata."""
-    rules = dict(choices=choices, unsupported=unsupported or {}, gt=gt, ge=ge, le=le, nonempty=nonempty)
+    rules = dict(
+        choices=choices, unsupported=unsupported or {}, gt=gt, ge=ge, lt=lt, le=le, nonempty=nonempty
+    )
+    if factory is not None:
+        return field(default_factory=factory, metadata=rules)
     if default is _REQUIRED:
         return field(metadata=rules)
     return field(default=default, metadata=rules)
@@ -33,26 +59,41 @@ class RunConfig:
     session_id: str = _spec(nonempty=True)
     final_path: str = _spec(nonempty=True)
     name: str = _spec("")  # free text, informational only
+    storage_root: str = _spec("")  # shared storage tree; "" = <checkpoint.output_path>/../cotrain-data
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    type: str = _spec(
-        choices=("llama2", "llama3"),
-        unsupported={"bert": "bert is not supported yet (supported: llama2, llama3)"},
-    )
+    type: str = _spec(choices=("llama2", "llama3", "bert"))
     size: str = _spec(choices=("debug", "125M", "7B", "13B", "70B"))
     precision: str = _spec("fp32", choices=("fp32", "bf16", "fp16"))
 
 
+_AUTO = -1  # sentinel of keys whose default depends on other keys
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = _spec(8, gt=0)
+    batch_size: int = _spec(8, gt=0)  # global: sequences per optimizer step over all ranks
+    micro_batch_size: int = _spec(0, gt=0)  # default (0 internally): batch_size // world_size
     learning_rate: float = _spec(0.003, gt=0)
+    warmup: int = _spec(_AUTO, ge=-1)  # -1 = auto: 10% of total steps, at most 100
+    schedule: str = _spec("cosine", choices=("cosine", "linear", "constant"))
     epochs: int = _spec(1, gt=0)
     max_steps: int = _spec(0, ge=0)  # 0 = no cap
     optimizer: str = _spec("adamw", choices=("adam", "adamw", "sgd"))
+    weight_decay: float = _spec(float(_AUTO), ge=0)  # default: 0.01 for adamw, 0 for adam / sgd
+    grad_clip: float = _spec(1.0, ge=0)  # max gradient norm, 0 = off
     seed: int = _spec(1234, ge=0)
+
+
+@dataclass(frozen=True)
+class DilocoConfig:
+    inner_steps: int = _spec(50, gt=0)
+    outer_lr: float = _spec(0.7, gt=0)
+    outer_momentum: float = _spec(0.9, ge=0, lt=1)
+    nesterov: bool = _spec(True)
+    pseudo_grad_dtype: str = _spec("fp32", choices=("fp32", "bf16", "fp16"))
 
 
 @dataclass(frozen=True)
@@ -60,18 +101,24 @@ class DistributedConfig:
     nodes: int = _spec(1, ge=1)
     gpus_per_node: int = _spec(1, ge=1)
     strategy: str = _spec("ddp", choices=("ddp", "fsdp", "diloco"))
+    diloco: DilocoConfig = _spec(factory=DilocoConfig)  # [distributed.diloco]; only with strategy diloco
 
 
 @dataclass(frozen=True)
 class DataConfig:
     seq_length: int = _spec(128, ge=8, le=4096)
-    data_path: str = _spec("")  # "" = built-in corpus
+    data_path: str = _spec("")  # "" = built-in corpus; a .txt/.jsonl file or a directory of them
+    tokenizer: str = _spec("byte", choices=("byte", "bpe"))
+    vocab_size: int = _spec(1024, ge=261, le=65536)  # bpe only: 256 bytes + 4 specials + >= 1 merge
+    validation_split: float = _spec(0.05, gt=0, le=0.5)
+    mlm_probability: float = _spec(0.15, gt=0, lt=1)  # bert only
 
 
 @dataclass(frozen=True)
 class CheckpointConfig:
     output_path: str = _spec(nonempty=True)
     interval: int = _spec(50, ge=0)  # steps between checkpoints, 0 = none
+    keep_last: int = _spec(3, ge=1)
 
 
 @dataclass(frozen=True)
@@ -86,6 +133,20 @@ class Config:
     @property
     def world_size(self) -> int:
         return self.distributed.nodes * self.distributed.gpus_per_node
+
+    @property
+    def per_rank_batch(self) -> int:
+        """Sequences each rank processes per optimizer step."""
+        return self.train.batch_size // self.world_size
+
+    @property
+    def grad_accum_steps(self) -> int:
+        """Micro-batches (forward/backward passes) per rank per optimizer step."""
+        return self.per_rank_batch // self.train.micro_batch_size
+
+
+# sizes with published BERT dimensions (bert-base for 125M); the rest have none
+BERT_SIZES = ("debug", "125M")
 
 
 def load_config(path: str | Path) -> Config:
@@ -116,11 +177,59 @@ def config_from_dict(raw: dict) -> Config:
             raise ConfigError(f"{name}: must be a table ([{name}]), got {_show(table)}")
         built[name] = _section(name, cls, table)
     cfg = Config(**built)
-    if cfg.world_size > 1:
+    _check_combinations(cfg, raw)
+    return _resolve_defaults(cfg)
+
+
+def _check_combinations(cfg: Config, raw: dict) -> None:
+    """Rules that involve more than one key; each message names the key to change."""
+    m, t, d = cfg.model, cfg.train, cfg.distributed
+    if m.type == "bert" and m.size not in BERT_SIZES:
         raise ConfigError(
-            "distributed.nodes: multi-process training is not built yet (nodes x gpus_per_node must be 1)"
+            f"model.size: bert has no {m.size} preset (no published BERT of that size; "
+            f"bert sizes: {', '.join(BERT_SIZES)})"
         )
-    return cfg
+    world = cfg.world_size
+    if t.batch_size % world:
+        raise ConfigError(
+            f"train.batch_size: {t.batch_size} is the global batch and must be divisible by the world size "
+            f"{world} (distributed.nodes x distributed.gpus_per_node)"
+        )
+    per_rank = t.batch_size // world
+    if t.micro_batch_size and per_rank % t.micro_batch_size:
+        raise ConfigError(
+            f"train.micro_batch_size: {t.micro_batch_size} must divide the per-rank batch {per_rank} "
+            f"(train.batch_size {t.batch_size} / world size {world})"
+        )
+    if "diloco" in raw.get("distributed", {}) and d.strategy != "diloco":
+        raise ConfigError(
+            'distributed.diloco: only allowed with distributed.strategy = "diloco" '
+            f"(strategy is {d.strategy!r})"
+        )
+    if d.strategy == "diloco":
+        h = d.diloco.inner_steps
+        if cfg.checkpoint.interval % h:
+            raise ConfigError(
+                f"checkpoint.interval: must be a multiple of distributed.diloco.inner_steps ({h}) under "
+                f"diloco (checkpoints are written after an outer step), got {cfg.checkpoint.interval}"
+            )
+        if t.max_steps % h:
+            raise ConfigError(
+                f"train.max_steps: must be a multiple of distributed.diloco.inner_steps ({h}) under diloco, "
+                f"got {t.max_steps}"
+            )
+
+
+def _resolve_defaults(cfg: Config) -> Config:
+    t = cfg.train
+    changes = {}
+    if t.micro_batch_size == 0:
+        changes["micro_batch_size"] = cfg.per_rank_batch
+    if t.weight_decay == _AUTO:
+        changes["weight_decay"] = 0.01 if t.optimizer == "adamw" else 0.0
+    if not changes:
+        return cfg
+    return dataclasses.replace(cfg, train=dataclasses.replace(t, **changes))
 
 
 def _section(section: str, cls, table: dict):
@@ -128,13 +237,19 @@ def _section(section: str, cls, table: dict):
     types = typing.get_type_hints(cls)
     for key in table:
         if key not in fields:
-            raise ConfigError(f"{section}.{key}: unknown key (known: {', '.join(fields)})")
+            known = ", ".join(fields)
+            raise ConfigError(f"{section}.{key}: unknown key (known: {known})")
     values = {}
     for name, f in fields.items():
         key = f"{section}.{name}"
         if name not in table:
-            if f.default is dataclasses.MISSING:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{key}: required key is missing")
+            continue
+        if dataclasses.is_dataclass(types[name]):  # nested table, e.g. [distributed.diloco]
+            if not isinstance(table[name], dict):
+                raise ConfigError(f"{key}: must be a table ([{key}]), got {_show(table[name])}")
+            values[name] = _section(key, types[name], table[name])
             continue
         values[name] = _check(key, table[name], types[name], f.metadata)
     return cls(**values)
@@ -143,7 +258,7 @@ def _section(section: str, cls, table: dict):
 def _check(key: str, value, typ: type, rules):
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if (typ is int and isinstance(value, bool)) or not isinstance(value, typ):
+    if (typ in (int, float) and isinstance(value, bool)) or not isinstance(value, typ):
         raise ConfigError(f"{key}: must be {_TYPE_NAMES[typ]}, got {_show(value)}")
     if value in rules["unsupported"]:
         raise ConfigError(f"{key}: {rules['unsupported'][value]}")
@@ -151,16 +266,18 @@ def _check(key: str, value, typ: type, rules):
         raise ConfigError(f"{key}: must be one of {', '.join(rules['choices'])}, got {_show(value)}")
     if rules["nonempty"] and not value.strip():
         raise ConfigError(f"{key}: must not be empty")
-    if rules["gt"] is not None and not value > rules["gt"]:
-        raise ConfigError(f"{key}: must be > {rules['gt']}, got {value}")
-    if rules["ge"] is not None and not value >= rules["ge"]:
-        raise ConfigError(f"{key}: must be >= {rules['ge']}, got {value}")
-    if rules["le"] is not None and not value <= rules["le"]:
-        raise ConfigError(f"{key}: must be <= {rules['le']}, got {value}")
+    for rule, ok, word in (
+        ("gt", lambda a, b: a > b, ">"),
+        ("ge", lambda a, b: a >= b, ">="),
+        ("lt", lambda a, b: a < b, "<"),
+        ("le", lambda a, b: a <= b, "<="),
+    ):
+        if rules[rule] is not None and not ok(value, rules[rule]):
+            raise ConfigError(f"{key}: must be {word} {rules[rule]}, got {value}")
     return value
 
 
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string"}
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "a boolean"}
 
 
 def _show(value) -> str:

@@ -1,32 +1,72 @@
-"""Byte-level tokenizer, built-in corpus, text loading and train/validation windows.
+"""Tokenizers (byte level or locally trained BPE), built-in corpus, processed shards, splits and data order.
 
     python -m cotrain_core.data            # prints built-in corpus stats and a sample
 
-Tokens: ids 0..255 are raw UTF-8 bytes, then PAD=256, BOS=257, EOS=258 (VOCAB_SIZE=259).
-A text becomes [BOS, bytes..., EOS]; the last 5% of tokens (at least one window) are the
-validation split. Windows are seq_length+1 tokens with stride seq_length, so they tile the
-stream and every next-token pair is trained on exactly once per epoch.
-Only windows()/epoch_order() import torch, so data errors are found before torch loads.
+Public API:
+    prepare(cfg: Config) -> Prepared                 # raises DataError (exit 3)
+    Prepared: train LongTensor [N_train, L+1], val LongTensor [N_val, L+1], vocab_size, pad_id, mask_id,
+              tokenizer_info (dict, saved as cotrain_tokenizer.json with the final model),
+              tokenizer_path (bpe tokenizer.json to copy next to it, else None),
+              processed_dir, splits_dir, reused (True when both were found in the cache)
+    epoch_order(n_windows: int, epoch: int, seed: int) -> LongTensor [n_windows]
+    rank_indices(order, step_in_epoch: int, per_rank_batch: int, rank: int, world_size: int) -> LongTensor
+    storage_root(cfg) -> Path
+    special_ids(tokenizer: str) -> dict            # {"pad", "bos", "eos", "mask"} ids of "byte" / "bpe"
+    load_codec(tokenizer_info: dict, directory) -> Codec   # encode_documents(list[str]) -> np.ndarray
+    read_documents(path: Path) -> list[str]          # .txt (one document) / .jsonl ("text" per line) / dir
+
+Byte tokenizer: ids 0..255 are raw UTF-8 bytes, then PAD=256, BOS=257, EOS=258, MASK=259
+(VOCAB_SIZE=260). BPE: a byte-level BPE trained with the `tokenizers` library on the training text,
+specials <pad>=0 <bos>=1 <eos>=2 <mask>=3, then the 256 byte symbols and the merges (at most
+data.vocab_size ids; fewer when the text has no more pairs to merge). Each document becomes
+[BOS] + ids + [EOS]; documents are concatenated into one token stream.
+
+Storage (storage_root(cfg) = run.storage_root, or <checkpoint.output_path>/../cotrain-data):
+    datasets/processed/<key>/  tokens.npy (uint16 stream), meta.json, tokenizer.json (bpe)
+                               key = sha256(format, tokenizer settings, every input file's bytes)
+    datasets/splits/<key>/     train.npy, validation.npy (uint16 streams), meta.json
+                               key = sha256(processed key, validation_split, seq_length)
+Both are written once (temporary directory, then rename) and reused when present; concurrent
+writers are safe (the loser of the rename uses the winner's copy).
+Split: the last validation_split of the tokens (at least one window) are validation, the rest training.
+Windows are seq_length+1 tokens with stride seq_length, so they tile each split and every next-token
+pair is trained on exactly once per epoch.
+Order: epoch_order() shuffles window indices from (seed, epoch). Global batch b of an epoch is
+order[b*B:(b+1)*B] (B = train.batch_size), and rank r of W takes its r-th contiguous slice of
+B/W windows (rank_indices), so the ranks read disjoint shards that together are the global batch.
 """
 
+import hashlib
+import json
+import os
 import random
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-PAD, BOS, EOS = 256, 257, 258
-VOCAB_SIZE = 259
+PAD, BOS, EOS, MASK = 256, 257, 258, 259
+VOCAB_SIZE = 260
+BPE_SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<mask>")  # ids 0..3 of a bpe tokenizer
+FORMAT_VERSION = 1
 TOKENIZER_INFO = {
     "type": "cotrain-bytes",
     "vocab_size": VOCAB_SIZE,
     "encoding": "utf-8",
     "byte_ids": "0-255",
-    "special_tokens": {"pad": PAD, "bos": BOS, "eos": EOS},
+    "special_tokens": {"pad": PAD, "bos": BOS, "eos": EOS, "mask": MASK},
     "text_format": "[bos] + utf8 bytes + [eos]",
 }
 
 
 class DataError(Exception):
-    """Unusable training data; the message names data.data_path."""
+    """Unusable training data; the message names data.data_path (or the file)."""
+
+
+def special_ids(tokenizer: str) -> dict:
+    if tokenizer == "bpe":
+        return {name: i for i, name in enumerate(("pad", "bos", "eos", "mask"))}
+    return dict(TOKENIZER_INFO["special_tokens"])
 
 
 def encode(text: str) -> list[int]:
@@ -103,28 +143,339 @@ def builtin_corpus(n_chars: int = 320_000, seed: int = 0) -> str:
     return "".join(parts)
 
 
-def load_text(data_path: str) -> str:
-    """The built-in corpus for "", else the UTF-8 text file at data_path."""
-    if not data_path:
-        return builtin_corpus()
+# ---------------------------------------------------------------- reading raw text
+
+
+def resolve_data_path(data_path: str, storage: Path | None) -> Path:
+    """A relative data_path is taken under <storage_root>/datasets/raw when run.storage_root is set."""
     path = Path(data_path)
-    if not path.is_file():
-        raise DataError(f"data.data_path: file not found: {path.resolve()}")
+    if not path.is_absolute() and storage is not None:
+        path = storage / "datasets" / "raw" / path
+    return path
+
+
+def source_files(path: Path) -> list[Path]:
+    """The file itself, or every .txt / .jsonl file under a directory (sorted, hidden ones skipped)."""
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and p.suffix in (".txt", ".jsonl")
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        if not files:
+            raise DataError(f"data.data_path: no .txt or .jsonl files in directory {path.resolve()}")
+        return files
+    raise DataError(f"data.data_path: file not found: {path.resolve()}")
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
+    except OSError as e:
+        raise DataError(f"data.data_path: cannot read {path.resolve()}: {e.strerror}") from None
+
+
+def parse_documents(path: Path, raw: bytes) -> list[str]:
+    """Documents of one file: .jsonl has one {"text": ...} object per line; any other file is one text."""
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DataError(
             f"data.data_path: {path.resolve()} is not UTF-8 text ({e.reason} at byte {e.start})"
         ) from None
+    if path.suffix != ".jsonl":
+        return [text] if text.strip() else []
+    docs = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"data.data_path: {path.resolve()}:{lineno}: not valid JSON ({e.msg})") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            raise DataError(f'data.data_path: {path.resolve()}:{lineno}: no string "text" field')
+        if obj["text"].strip():
+            docs.append(obj["text"])
+    return docs
+
+
+def read_documents(path: Path) -> list[str]:
+    """All documents under a file or directory; DataError when there is no text."""
+    docs = []
+    for f in source_files(path):
+        docs += parse_documents(f, _read_bytes(f))
+    if not docs:
+        raise DataError(f"data.data_path: file is empty (no text): {path.resolve()}")
+    return docs
+
+
+def load_text(data_path: str) -> str:
+    """Legacy: the built-in corpus for "", else all documents under data_path joined by newlines."""
+    if not data_path:
+        return builtin_corpus()
+    return "\n".join(read_documents(Path(data_path)))
+
+
+# ---------------------------------------------------------------- tokenizers
+
+
+class Codec:
+    """Encodes documents to one token stream: [bos] + ids + [eos] per document."""
+
+    def __init__(self, info: dict, tokenizer=None):
+        self.info, self.tokenizer = info, tokenizer  # tokenizer: tokenizers.Tokenizer for bpe
+        self.ids = info["special_tokens"]
+
+    def encode_documents(self, docs: list[str]):
+        import numpy as np
+
+        if self.tokenizer is None:
+            parts = [np.frombuffer(d.encode("utf-8"), dtype=np.uint8).astype(np.uint16) for d in docs]
+        else:
+            parts = [np.asarray(e.ids, dtype=np.uint16) for e in self.tokenizer.encode_batch(docs)]
+        bos, eos = np.array([self.ids["bos"]], np.uint16), np.array([self.ids["eos"]], np.uint16)
+        return np.concatenate([x for p in parts for x in (bos, p, eos)])  # [n_tokens] uint16
+
+
+def train_bpe(docs: list[str], vocab_size: int):
+    """A byte-level BPE trained on docs (deterministic for the same docs and vocab_size)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(BPE_SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(docs, trainer=trainer)
+    return tok
+
+
+def _bpe_info(tok, requested: int) -> dict:
+    text = tok.to_str()
+    return {
+        "type": "cotrain-bpe",
+        "vocab_size": tok.get_vocab_size(),
+        "requested_vocab_size": requested,
+        "file": "tokenizer.json",
+        "library": "tokenizers (byte-level BPE)",
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "special_tokens": special_ids("bpe"),
+        "text_format": "[bos] + ids + [eos]",
+    }
+
+
+def load_codec(info: dict, directory: str | Path | None = None) -> Codec:
+    """The codec of a saved tokenizer info (cotrain_tokenizer.json); bpe reads <directory>/tokenizer.json."""
+    if info.get("type") == "cotrain-bytes":
+        return Codec(info)
+    if info.get("type") == "cotrain-bpe":
+        from tokenizers import Tokenizer
+
+        return Codec(info, Tokenizer.from_file(str(Path(directory) / info["file"])))
+    raise ValueError(f"unknown tokenizer type {info.get('type')!r}")
+
+
+# ---------------------------------------------------------------- processed data and splits
+
+
+@dataclass
+class Prepared:
+    train: object  # LongTensor [N_train, L+1]
+    val: object  # LongTensor [N_val, L+1]
+    vocab_size: int
+    pad_id: int
+    mask_id: int
+    tokenizer_info: dict
+    tokenizer_path: str | None
+    processed_dir: Path
+    splits_dir: Path
+    reused: bool
+    stats: dict = field(default_factory=dict)  # n_train_tokens, n_val_tokens, n_documents, source
+
+
+def storage_root(cfg) -> Path:
+    if cfg.run.storage_root:
+        return Path(cfg.run.storage_root).resolve()
+    return Path(cfg.checkpoint.output_path).resolve().parent / "cotrain-data"
+
+
+def _publish(dest: Path, write) -> bool:
+    """Run write(tmp_dir) and rename tmp_dir to dest; False if dest already existed (then unchanged)."""
+    if (dest / "meta.json").is_file():
+        return False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        write(tmp)  # meta.json last
+        if dest.exists() and not (dest / "meta.json").is_file():
+            shutil.rmtree(dest, ignore_errors=True)  # incomplete leftover (not written by this module)
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if (dest / "meta.json").is_file():
+                return False  # another process published it first
+            raise
+        return True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def _process(cfg, root: Path) -> tuple[Path, dict, bool]:
+    """Tokenize the source once into <root>/datasets/processed/<key>/. Returns (dir, meta, reused)."""
+    import numpy as np
+
+    d = cfg.data
+    h = hashlib.sha256(f"cotrain-data-v{FORMAT_VERSION}\n".encode())
+    h.update((f"bpe:{d.vocab_size}" if d.tokenizer == "bpe" else "byte").encode() + b"\n")
+    if d.data_path:
+        path = resolve_data_path(d.data_path, Path(cfg.run.storage_root) if cfg.run.storage_root else None)
+        files = [(f, _read_bytes(f)) for f in source_files(path)]
+        source = str(path.resolve())
+        for f, raw in files:
+            h.update(f"{'jsonl' if f.suffix == '.jsonl' else 'text'} {len(raw)}\n".encode() + raw)
+    else:
+        files, source = None, "built-in corpus"
+        corpus = builtin_corpus()
+        h.update(b"builtin\n" + corpus.encode())
+    key = h.hexdigest()
+    dest = root / "datasets" / "processed" / key[:24]
+    if (dest / "meta.json").is_file():
+        return dest, json.loads((dest / "meta.json").read_text()), True
+
+    if files is None:
+        docs = [corpus]
+    else:
+        docs = [doc for f, raw in files for doc in parse_documents(f, raw)]
+        if not docs:
+            raise DataError(f"data.data_path: file is empty (no text): {source}")
+    tok = train_bpe(docs, d.vocab_size) if d.tokenizer == "bpe" else None
+    info = _bpe_info(tok, d.vocab_size) if tok else dict(TOKENIZER_INFO)
+    tokens = Codec(info, tok).encode_documents(docs)
+    meta = {
+        "format": FORMAT_VERSION,
+        "sha256": key,
+        "source": source,
+        "files": [str(f.resolve()) for f, _ in files] if files else [],
+        "n_documents": len(docs),
+        "n_tokens": int(len(tokens)),
+        "dtype": "uint16",
+        "tokenizer": info,
+    }
+
+    def write(tmp: Path):
+        np.save(tmp / "tokens.npy", tokens)
+        if tok is not None:
+            tok.save(str(tmp / "tokenizer.json"))
+        _write_json(tmp / "meta.json", meta)
+
+    reused = not _publish(dest, write)
+    if reused:  # lost a race: use the published copy
+        meta = json.loads((dest / "meta.json").read_text())
+    return dest, meta, reused
+
+
+def _split(cfg, processed: Path, pmeta: dict, root: Path) -> tuple[Path, dict, bool]:
+    """Cut the token stream into train / validation once, in <root>/datasets/splits/<key>/."""
+    import numpy as np
+
+    d = cfg.data
+    L = d.seq_length
+    key = hashlib.sha256(f"{pmeta['sha256']} {d.validation_split!r} {L}".encode()).hexdigest()
+    dest = root / "datasets" / "splits" / key[:24]
+    if (dest / "meta.json").is_file():
+        return dest, json.loads((dest / "meta.json").read_text()), True
+    tokens = np.load(processed / "tokens.npy")
+    n = len(tokens)
+    n_val = max(int(n * d.validation_split + 1e-9), L + 1)
+    if n - n_val < L + 1:
+        raise DataError(
+            f"data.data_path: too short: {n} tokens ({pmeta['source']}) cannot hold a validation window and "
+            f"a training window of {L + 1} tokens (lower data.seq_length or add text)"
+        )
+    meta = {
+        "format": FORMAT_VERSION,
+        "processed": pmeta["sha256"],
+        "processed_dir": str(processed),
+        "source": pmeta["source"],
+        "validation_split": d.validation_split,
+        "seq_length": L,
+        "n_train_tokens": n - n_val,
+        "n_val_tokens": n_val,
+        "dtype": "uint16",
+        "tokenizer": pmeta["tokenizer"],
+    }
+
+    def write(tmp: Path):
+        np.save(tmp / "train.npy", tokens[:-n_val])
+        np.save(tmp / "validation.npy", tokens[-n_val:])
+        _write_json(tmp / "meta.json", meta)
+
+    reused = not _publish(dest, write)
+    if reused:
+        meta = json.loads((dest / "meta.json").read_text())
+    return dest, meta, reused
+
+
+def prepare(cfg) -> Prepared:
+    """Processed shards, splits and windows for a config (cached under storage_root(cfg))."""
+    import numpy as np
+
+    root = storage_root(cfg)
+    try:
+        processed, pmeta, reused_p = _process(cfg, root)
+        splits, smeta, reused_s = _split(cfg, processed, pmeta, root)
+        train_tokens = np.load(splits / "train.npy")
+        val_tokens = np.load(splits / "validation.npy")
     except OSError as e:
-        raise DataError(f"data.data_path: cannot read {path.resolve()}: {e.strerror}") from None
-    if not text.strip():
-        raise DataError(f"data.data_path: file is empty: {path.resolve()}")
-    return text
+        raise DataError(f"data.data_path: cannot write or read processed data under {root}: {e}") from None
+    L, B = cfg.data.seq_length, cfg.train.batch_size
+    have = num_windows(len(train_tokens), L)
+    if have < B:
+        raise DataError(
+            f"data.data_path: too short: {pmeta['source']} gives {pmeta['n_tokens']} tokens, {have} training "
+            f"windows of {L + 1} tokens; need at least train.batch_size={B} (add text, or lower "
+            f"data.seq_length / train.batch_size)"
+        )
+    info = pmeta["tokenizer"]
+    tokenizer_path = str(processed / info["file"]) if info["type"] == "cotrain-bpe" else None
+    return Prepared(
+        train=windows(train_tokens, L),
+        val=windows(val_tokens, L),
+        vocab_size=info["vocab_size"],
+        pad_id=info["special_tokens"]["pad"],
+        mask_id=info["special_tokens"]["mask"],
+        tokenizer_info=info,
+        tokenizer_path=tokenizer_path,
+        processed_dir=processed,
+        splits_dir=splits,
+        reused=reused_p and reused_s,
+        stats={
+            "source": pmeta["source"],
+            "n_documents": pmeta["n_documents"],
+            "n_train_tokens": int(len(train_tokens)),
+            "n_val_tokens": int(len(val_tokens)),
+        },
+    )
+
+
+# ---------------------------------------------------------------- windows and order
 
 
 @dataclass(frozen=True)
-class Splits:
+class Splits:  # legacy (token lists of split_tokens)
     train: list[int]
     val: list[int]
 
@@ -133,9 +484,11 @@ def num_windows(n_tokens: int, seq_length: int) -> int:
     return max(0, (n_tokens - 1) // seq_length)
 
 
-def split_tokens(tokens: list[int], seq_length: int, batch_size: int) -> Splits:
-    """Last 5% (at least one window) for validation; the train part must fill one batch."""
-    n_val = max(len(tokens) // 20, seq_length + 1)
+def split_tokens(
+    tokens: list[int], seq_length: int, batch_size: int, validation_split: float = 0.05
+) -> Splits:
+    """Legacy in-memory split: last validation_split of the tokens (at least one window) for validation."""
+    n_val = max(int(len(tokens) * validation_split + 1e-9), seq_length + 1)
     train, val = tokens[:-n_val], tokens[-n_val:]
     have = num_windows(len(train), seq_length)
     if have < batch_size:
@@ -148,12 +501,13 @@ def split_tokens(tokens: list[int], seq_length: int, batch_size: int) -> Splits:
     return Splits(train=train, val=val)
 
 
-def windows(tokens: list[int], seq_length: int):
-    """Tensor [n_windows, seq_length + 1] of overlapping-by-one windows."""
+def windows(tokens, seq_length: int):
+    """LongTensor [n_windows, seq_length + 1] of overlapping-by-one windows of a token list / array."""
+    import numpy as np
     import torch
 
     n = num_windows(len(tokens), seq_length)
-    t = torch.tensor(tokens[: n * seq_length + 1], dtype=torch.long)  # [n*L + 1]
+    t = torch.from_numpy(np.asarray(tokens[: n * seq_length + 1], dtype=np.int64))  # [n*L + 1]
     return t.unfold(0, seq_length + 1, seq_length).contiguous()  # [n, L+1]
 
 
@@ -163,6 +517,21 @@ def epoch_order(n_windows: int, epoch: int, seed: int):
 
     g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
     return torch.randperm(n_windows, generator=g)  # [n_windows]
+
+
+def rank_indices(order, step_in_epoch: int, per_rank_batch: int, rank: int, world_size: int):
+    """Window indices of rank `rank` for 0-based batch `step_in_epoch` of an epoch's order.
+
+    The global batch is order[pos*B:(pos+1)*B] with B = per_rank_batch * world_size; rank r takes
+    its r-th contiguous slice of per_rank_batch indices.
+    """
+    B = per_rank_batch * world_size
+    start = step_in_epoch * B + rank * per_rank_batch
+    if not 0 <= rank < world_size or start + per_rank_batch > len(order):
+        raise IndexError(
+            f"batch {step_in_epoch} rank {rank}/{world_size} is outside an epoch of {len(order)}"
+        )
+    return order[start : start + per_rank_batch]  # [per_rank_batch]
 
 
 if __name__ == "__main__":

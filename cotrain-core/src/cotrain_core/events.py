@@ -16,18 +16,21 @@ PROTOCOL_VERSION = 1
 
 
 class Emitter:
-    def __init__(self, stream):
+    def __init__(self, stream, only: tuple[str, ...] | None = None):
         self._stream = stream
         self._lock = threading.Lock()
+        self._only = only  # ranks other than 0 emit only `error` events (read by the launcher)
 
     @classmethod
-    def take_stdout(cls) -> "Emitter":
+    def take_stdout(cls, only: tuple[str, ...] | None = None) -> "Emitter":
         """Keep the real stdout for events and send everything else printed to stderr."""
-        emitter = cls(sys.stdout)
+        emitter = cls(sys.stdout, only)
         sys.stdout = sys.stderr
         return emitter
 
     def emit(self, event: str, **fields) -> None:
+        if self._only is not None and event not in self._only:
+            return
         line = json.dumps({"v": PROTOCOL_VERSION, "event": event, **fields}, allow_nan=False)
         with self._lock:
             try:

@@ -1,0 +1,152 @@
+"""Every strategy with 2 CPU processes (gloo), launcher failure handling and multi-node env checks."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import (
+    STRATEGY_STEPS,
+    child_pids,
+    dist_config,
+    of,
+    popen_trainer,
+    rank_of,
+    run_trainer,
+    step_losses,
+    trainer_cmd,
+    write_config,
+)
+
+STEPS = STRATEGY_STEPS
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp", "diloco"])
+def test_two_processes_train(strategy_runs, validator, strategy):
+    events = strategy_runs[strategy]
+    for event in events:
+        validator.validate(event)
+    start = of(events, "start")[0]
+    assert start["world_size"] == 2 and start["strategy"] == strategy
+    losses = [e["loss"] for e in of(events, "step")]
+    assert len(losses) == STEPS and all(map(lambda x: x == x, losses))
+    assert losses[-1] < losses[0]
+    assert [e["step"] for e in of(events, "checkpoint")] == [4, 8]
+    assert of(events, "done")[0]["step"] == STEPS
+
+
+def test_ddp_and_fsdp_agree(strategy_runs):
+    """Same data, init and optimizer: sharding must not change the numbers (beyond float reordering)."""
+    ddp, fsdp = step_losses(strategy_runs["ddp"]), step_losses(strategy_runs["fsdp"])
+    torch.testing.assert_close(torch.tensor(list(fsdp.values())), torch.tensor(list(ddp.values())))
+
+
+def test_ddp_allreduces_gradients_once_per_step(strategy_runs):
+    params = of(strategy_runs["ddp"], "start")[0]["parameters"]
+    steps = of(strategy_runs["ddp"], "step")
+    # 4 micro-batches per rank per step, no_sync on the first 3: one fp32 gradient all-reduce per step
+    assert [e["allreduce_bytes"] for e in steps] == [4 * params * s for s in range(1, STEPS + 1)]
+
+
+def test_diloco_syncs_every_inner_steps(strategy_runs):
+    events = strategy_runs["diloco"]
+    params = of(events, "start")[0]["parameters"]
+    syncs = of(events, "sync")
+    assert [(s["outer_step"], s["step"], s["participants"]) for s in syncs] == [(1, 4, 2), (2, 8, 2)]
+    assert all(s["bytes"] == 4 * params for s in syncs)  # fp32 pseudo-gradients, once per outer step
+    # no gradient traffic during inner steps
+    assert [e["allreduce_bytes"] for e in of(events, "step")] == [0] * 4 + [4 * params] * 4
+
+
+def test_diloco_bf16_pseudo_gradients_halve_bytes(tmp_path, validator):
+    cfg = dist_config(tmp_path, "diloco", steps=4, **{"distributed.diloco": {"pseudo_grad_dtype": "bf16"}})
+    rc, events, stderr = run_trainer(write_config(tmp_path, cfg), timeout=240)
+    assert rc == 0, stderr[-3000:]
+    params = of(events, "start")[0]["parameters"]
+    assert [s["bytes"] for s in of(events, "sync")] == [2 * params]
+    for event in events:
+        validator.validate(event)
+
+
+def test_multi_node_without_env_exits_2(tmp_path, monkeypatch):
+    for key in ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    cfg = dist_config(tmp_path, "ddp", distributed={"nodes": 2, "gpus_per_node": 1})
+    rc, events, _ = run_trainer(write_config(tmp_path, cfg), timeout=60)
+    assert rc == 2
+    (error,) = of(events, "error")
+    assert error["message"].startswith("distributed.nodes:") and "MASTER_ADDR" in error["message"]
+
+
+def test_rank_crash_stops_everything(tmp_path):
+    cfg = dist_config(tmp_path, "ddp", steps=10_000)
+    proc = popen_trainer(write_config(tmp_path, cfg))
+    events, killed, ranks, started = [], None, [], time.monotonic()
+    try:
+        for line in proc.stdout:
+            events.append(json.loads(line))
+            if killed is None and events[-1]["event"] == "step" and events[-1]["step"] == 2:
+                ranks = child_pids(proc.pid)
+                (victim,) = [p for p in ranks if rank_of(p) == 1]
+                os.kill(victim, signal.SIGKILL)
+                killed = victim
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert killed is not None and rc not in (0, 2, 3, 4)
+    assert time.monotonic() - started < 120
+    error = of(events, "error")[-1]
+    assert error["retryable"] and "rank 1" in error["message"] and "SIGKILL" in error["message"]
+    assert not [p for p in ranks if _alive(p)]  # no rank left behind
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_gpu_bf16_reports_mfu(tmp_path, validator, strategy):
+    cfg = dist_config(tmp_path, strategy, steps=4, procs=1, model={"precision": "bf16"})
+    rc, events, stderr = run_trainer(write_config(tmp_path, cfg), timeout=240)
+    assert rc == 0, stderr[-3000:]
+    assert all(0 < e["mfu"] < 1 for e in of(events, "step"))
+    for event in events:
+        validator.validate(event)
+
+
+def test_launcher_and_ranks_exit_when_parent_dies(tmp_path):
+    config = write_config(tmp_path, dist_config(tmp_path, "ddp", steps=10_000))
+    cmd = " ".join(f"'{c}'" for c in trainer_cmd(config))
+    # bash starts the launcher in the background and exits 6 s later, while the ranks are training
+    subprocess.run(["bash", "-c", f"{cmd} >/dev/null 2>&1 & sleep 6"], timeout=60)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _trainers(config):
+        time.sleep(0.2)
+    left = _trainers(config)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "launcher or ranks kept running after the launcher's parent exited"
+
+
+def _trainers(config) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if str(config).encode() in (proc / "cmdline").read_bytes() and _alive(int(proc.name)):
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found
