@@ -22,29 +22,56 @@ final class TomlConfigWriter {
     this.layout = layout;
   }
 
-  /** The intended config as dotted key to value (String, Long or Double), in file order. */
+  /**
+   * The intended config as dotted key to value (String, Long, Double or Boolean), in file order.
+   * Optional spec fields that are null are left out, so the trainer's defaults apply.
+   */
   Map<String, Object> values(String sessionId, SessionSpec spec) {
     Map<String, Object> v = new LinkedHashMap<>();
     v.put("run.session_id", sessionId);
     v.put("run.name", spec.name());
     v.put("run.final_path", layout.finalModel(sessionId).toString());
+    v.put("run.storage_root", layout.root().toString());
     v.put("model.type", spec.model().type());
     v.put("model.size", spec.model().size());
     v.put("model.precision", spec.model().precision());
-    v.put("train.batch_size", (long) spec.training().batchSize());
-    v.put("train.learning_rate", spec.training().learningRate());
-    v.put("train.epochs", (long) spec.training().epochs());
-    v.put("train.max_steps", (long) spec.training().maxSteps());
-    v.put("train.optimizer", spec.training().optimizer());
-    v.put("train.seed", spec.training().seed());
+    SessionSpec.Training t = spec.training();
+    v.put("train.batch_size", (long) t.batchSize());
+    put(v, "train.micro_batch_size", t.microBatchSize());
+    v.put("train.learning_rate", t.learningRate());
+    put(v, "train.warmup", t.warmupSteps());
+    put(v, "train.schedule", t.schedule());
+    v.put("train.epochs", (long) t.epochs());
+    v.put("train.max_steps", (long) t.maxSteps());
+    v.put("train.optimizer", t.optimizer());
+    put(v, "train.weight_decay", t.weightDecay());
+    put(v, "train.grad_clip", t.gradClip());
+    v.put("train.seed", t.seed());
     v.put("distributed.nodes", (long) spec.distributed().nodes());
     v.put("distributed.gpus_per_node", (long) spec.distributed().gpusPerNode());
     v.put("distributed.strategy", spec.distributed().strategy());
+    SessionSpec.Diloco diloco = spec.distributed().diloco();
+    if (diloco != null) {
+      put(v, "distributed.diloco.inner_steps", diloco.innerSteps());
+      put(v, "distributed.diloco.outer_lr", diloco.outerLr());
+      put(v, "distributed.diloco.outer_momentum", diloco.outerMomentum());
+      put(v, "distributed.diloco.nesterov", diloco.nesterov());
+      put(v, "distributed.diloco.pseudo_grad_dtype", diloco.pseudoGradDtype());
+    }
     v.put("data.seq_length", (long) spec.data().seqLength());
     v.put("data.data_path", dataPath(spec.data().dataPath()));
+    put(v, "data.tokenizer", spec.data().tokenizer());
+    put(v, "data.validation_split", spec.data().validationSplit());
     v.put("checkpoint.interval", (long) spec.checkpoint().interval());
-    v.put("checkpoint.output_path", layout.checkpoints(sessionId).toString());
+    put(v, "checkpoint.output_path", layout.checkpoints(sessionId).toString());
+    put(v, "checkpoint.keep_last", spec.checkpoint().keepLast());
     return v;
+  }
+
+  private static void put(Map<String, Object> values, String key, Object value) {
+    if (value != null) {
+      values.put(key, value instanceof Integer i ? Long.valueOf(i) : value);
+    }
   }
 
   /** The TOML text, verified by parsing it back. */
@@ -54,7 +81,7 @@ final class TomlConfigWriter {
     String table = null;
     for (Map.Entry<String, Object> entry : values.entrySet()) {
       String key = entry.getKey();
-      int dot = key.indexOf('.');
+      int dot = key.lastIndexOf('.');
       if (!key.substring(0, dot).equals(table)) {
         table = key.substring(0, dot);
         toml.append("\n\n[").append(table).append(']');

@@ -34,7 +34,7 @@ class TomlConfigWriterTest {
     assertThat(parsed.keySet())
         .isEqualTo(Set.of("run", "model", "train", "distributed", "data", "checkpoint"));
     assertThat(parsed.getTable("run").keySet())
-        .containsExactlyInAnyOrder("session_id", "name", "final_path");
+        .containsExactlyInAnyOrder("session_id", "name", "final_path", "storage_root");
   }
 
   @Test
@@ -48,6 +48,7 @@ class TomlConfigWriterTest {
             "run.session_id",
             "run.name",
             "run.final_path",
+            "run.storage_root",
             "model.type",
             "model.size",
             "model.precision",
@@ -74,6 +75,34 @@ class TomlConfigWriterTest {
   }
 
   @Test
+  void optionalSettingsAndTheDilocoTableAreWrittenOnlyWhenGiven() {
+    SessionSpec base = spec("tiny", "");
+    SessionSpec diloco =
+        new SessionSpec(
+            "tiny",
+            "",
+            base.model(),
+            new SessionSpec.Training(8, 0.003, 1, "adamw", 200, 1234, 4, 20, "linear", 0.1, 0.5),
+            new SessionSpec.Distributed(
+                1, 2, "diloco", new SessionSpec.Diloco(50, 0.7, 0.9, true, "bf16")),
+            new SessionSpec.Data(128, "", "bpe", 0.1),
+            new SessionSpec.Checkpoint(100, 2));
+    TomlConfigWriter writer = new TomlConfigWriter(new StorageLayout(root));
+
+    String text = writer.render(ID, diloco);
+
+    assertThat(text).contains("\n[distributed.diloco]\ninner_steps = 50\n");
+    TomlParseResult parsed = Toml.parse(text);
+    assertThat(parsed.getBoolean("distributed.diloco.nesterov")).isTrue();
+    assertThat(parsed.getString("distributed.diloco.pseudo_grad_dtype")).isEqualTo("bf16");
+    assertThat(parsed.getLong("train.micro_batch_size")).isEqualTo(4L);
+    assertThat(parsed.getDouble("data.validation_split")).isEqualTo(0.1);
+    assertThat(parsed.getLong("checkpoint.keep_last")).isEqualTo(2L);
+    assertThat(Toml.parse(writer.render(ID, base)).dottedKeySet())
+        .noneMatch(k -> k.startsWith("distributed.diloco") || k.equals("train.schedule"));
+  }
+
+  @Test
   void dataPathOutsideTheRawDatasetsIsRefusedNamingTheKey() {
     TomlConfigWriter writer = new TomlConfigWriter(new StorageLayout(root));
 
@@ -97,9 +126,9 @@ class TomlConfigWriterTest {
         name,
         "",
         new SessionSpec.Model("llama2", "debug", "fp32"),
-        new SessionSpec.Training(8, 0.003, 1, "adamw", 200, 1234),
-        new SessionSpec.Distributed(1, 1, "ddp"),
-        new SessionSpec.Data(128, dataPath),
-        new SessionSpec.Checkpoint(50));
+        new SessionSpec.Training(8, 0.003, 1, "adamw", 200, 1234, null, null, null, null, null),
+        new SessionSpec.Distributed(1, 1, "ddp", null),
+        new SessionSpec.Data(128, dataPath, null, null),
+        new SessionSpec.Checkpoint(50, null));
   }
 }

@@ -60,8 +60,25 @@ record CreateSessionRequest(
           Integer maxSteps,
       @Min(value = 0, message = "must be between 0 and 2147483647")
           @Max(value = Integer.MAX_VALUE, message = "must be between 0 and 2147483647")
-          Long seed) {}
+          Long seed,
+      @Min(value = 1, message = "must be between 1 and 4096")
+          @Max(value = 4096, message = "must be between 1 and 4096")
+          Integer microBatchSize,
+      @Min(value = 0, message = "must be between 0 and 10000000")
+          @Max(value = 10_000_000, message = "must be between 0 and 10000000")
+          Integer warmupSteps,
+      @Pattern(
+              regexp = "cosine|linear|constant",
+              message = "must be one of cosine, linear, constant")
+          String schedule,
+      @DecimalMin(value = "0", message = "must be between 0 and 10")
+          @DecimalMax(value = "10", message = "must be between 0 and 10")
+          Double weightDecay,
+      @DecimalMin(value = "0", message = "must be between 0 and 1000")
+          @DecimalMax(value = "1000", message = "must be between 0 and 1000")
+          Double gradClip) {}
 
+  @DilocoOnlyWithItsStrategy
   record DistributedConfig(
       @NotNull(message = "is required")
           @Min(value = 1, message = "must be between 1 and 1024")
@@ -73,16 +90,40 @@ record CreateSessionRequest(
           Integer gpusPerNode,
       @NotNull(message = "is required")
           @Pattern(regexp = "ddp|fsdp|diloco", message = "must be one of ddp, fsdp, diloco")
-          String strategy) {}
+          String strategy,
+      @Valid DilocoConfig diloco) {}
+
+  /** DiLoCo's outer loop; allowed only with the diloco strategy. */
+  record DilocoConfig(
+      @Min(value = 1, message = "must be between 1 and 100000")
+          @Max(value = 100_000, message = "must be between 1 and 100000")
+          Integer innerSteps,
+      @DecimalMin(value = "0", inclusive = false, message = "must be greater than 0")
+          @DecimalMax(value = "10", message = "must be at most 10")
+          Double outerLr,
+      @DecimalMin(value = "0", message = "must be at least 0 and below 1")
+          @DecimalMax(value = "1", inclusive = false, message = "must be at least 0 and below 1")
+          Double outerMomentum,
+      Boolean nesterov,
+      @Pattern(regexp = "fp32|bf16|fp16", message = "must be one of fp32, bf16, fp16")
+          String pseudoGradDtype) {}
 
   record DataConfig(
       @Min(value = 8, message = "must be between 8 and 4096")
           @Max(value = 4096, message = "must be between 8 and 4096")
           Integer seqLength,
       @Size(max = 255, message = "must be at most 255 characters") @RelativeDataPath
-          String dataPath) {}
+          String dataPath,
+      @Pattern(regexp = "byte|bpe", message = "must be one of byte, bpe") String tokenizer,
+      @DecimalMin(value = "0", inclusive = false, message = "must be above 0 and at most 0.5")
+          @DecimalMax(value = "0.5", message = "must be above 0 and at most 0.5")
+          Double validationSplit) {}
 
-  record CheckpointConfig(@Min(value = 0, message = "must be at least 0") Integer interval) {}
+  record CheckpointConfig(
+      @Min(value = 0, message = "must be at least 0") Integer interval,
+      @Min(value = 1, message = "must be between 1 and 1000")
+          @Max(value = 1000, message = "must be between 1 and 1000")
+          Integer keepLast) {}
 
   static final int DEFAULT_MAX_STEPS = 0;
   static final long DEFAULT_SEED = 1234;
@@ -92,8 +133,9 @@ record CreateSessionRequest(
   /** This request with every default filled in. Call only on a valid request. */
   CreateSessionRequest normalized() {
     TrainingConfig t = trainingConfig;
-    DataConfig d = dataConfig == null ? new DataConfig(null, null) : dataConfig;
-    CheckpointConfig c = checkpointConfig == null ? new CheckpointConfig(null) : checkpointConfig;
+    DataConfig d = dataConfig == null ? new DataConfig(null, null, null, null) : dataConfig;
+    CheckpointConfig c =
+        checkpointConfig == null ? new CheckpointConfig(null, null) : checkpointConfig;
     return new CreateSessionRequest(
         name,
         description == null ? "" : description,
@@ -104,16 +146,25 @@ record CreateSessionRequest(
             t.epochs(),
             t.optimizer(),
             t.maxSteps() == null ? DEFAULT_MAX_STEPS : t.maxSteps(),
-            t.seed() == null ? DEFAULT_SEED : t.seed()),
+            t.seed() == null ? DEFAULT_SEED : t.seed(),
+            t.microBatchSize(),
+            t.warmupSteps(),
+            t.schedule(),
+            t.weightDecay(),
+            t.gradClip()),
         distributedConfig,
         new DataConfig(
             d.seqLength() == null ? DEFAULT_SEQ_LENGTH : d.seqLength(),
-            d.dataPath() == null ? "" : d.dataPath()),
-        new CheckpointConfig(c.interval() == null ? DEFAULT_CHECKPOINT_INTERVAL : c.interval()));
+            d.dataPath() == null ? "" : d.dataPath(),
+            d.tokenizer(),
+            d.validationSplit()),
+        new CheckpointConfig(
+            c.interval() == null ? DEFAULT_CHECKPOINT_INTERVAL : c.interval(), c.keepLast()));
   }
 
   /** The workflow's input. Call only on a {@link #normalized()} request. */
   SessionSpec toSpec() {
+    DilocoConfig diloco = distributedConfig.diloco();
     return new SessionSpec(
         name,
         description,
@@ -124,12 +175,29 @@ record CreateSessionRequest(
             trainingConfig.epochs(),
             trainingConfig.optimizer(),
             trainingConfig.maxSteps(),
-            trainingConfig.seed()),
+            trainingConfig.seed(),
+            trainingConfig.microBatchSize(),
+            trainingConfig.warmupSteps(),
+            trainingConfig.schedule(),
+            trainingConfig.weightDecay(),
+            trainingConfig.gradClip()),
         new SessionSpec.Distributed(
             distributedConfig.nodes(),
             distributedConfig.gpusPerNode(),
-            distributedConfig.strategy()),
-        new SessionSpec.Data(dataConfig.seqLength(), dataConfig.dataPath()),
-        new SessionSpec.Checkpoint(checkpointConfig.interval()));
+            distributedConfig.strategy(),
+            diloco == null
+                ? null
+                : new SessionSpec.Diloco(
+                    diloco.innerSteps(),
+                    diloco.outerLr(),
+                    diloco.outerMomentum(),
+                    diloco.nesterov(),
+                    diloco.pseudoGradDtype())),
+        new SessionSpec.Data(
+            dataConfig.seqLength(),
+            dataConfig.dataPath(),
+            dataConfig.tokenizer(),
+            dataConfig.validationSplit()),
+        new SessionSpec.Checkpoint(checkpointConfig.interval(), checkpointConfig.keepLast()));
   }
 }

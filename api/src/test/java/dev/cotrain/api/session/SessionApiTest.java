@@ -76,10 +76,11 @@ class SessionApiTest extends ApiTestSupport {
                     "tiny llama",
                     "a smoke run",
                     new SessionSpec.Model("llama2", "debug", "fp32"),
-                    new SessionSpec.Training(8, 0.003, 1, "adamw", 0, 1234),
-                    new SessionSpec.Distributed(1, 2, "ddp"),
-                    new SessionSpec.Data(128, ""),
-                    new SessionSpec.Checkpoint(50))));
+                    new SessionSpec.Training(
+                        8, 0.003, 1, "adamw", 0, 1234, null, null, null, null, null),
+                    new SessionSpec.Distributed(1, 2, "ddp", null),
+                    new SessionSpec.Data(128, "", null, null),
+                    new SessionSpec.Checkpoint(50, null))));
 
     Map<String, Object> row =
         jdbc.sql("SELECT workflow_id, status, name, request::text AS request FROM sessions")
@@ -109,8 +110,42 @@ class SessionApiTest extends ApiTestSupport {
     SessionSpec spec = ((TrainingSessionInput) input.getValue()).spec();
     assertThat(spec.training().maxSteps()).isEqualTo(200);
     assertThat(spec.training().seed()).isEqualTo(7);
-    assertThat(spec.data()).isEqualTo(new SessionSpec.Data(64, "tiny/shakespeare.txt"));
+    assertThat(spec.data()).isEqualTo(new SessionSpec.Data(64, "tiny/shakespeare.txt", null, null));
     assertThat(spec.checkpoint().interval()).isZero();
+  }
+
+  @Test
+  void createPassesTrainerSettingsAndDilocoParametersToTheWorkflow() throws Exception {
+    ObjectNode body = validRequest();
+    ((ObjectNode) body.get("trainingConfig"))
+        .put("microBatchSize", 2)
+        .put("warmupSteps", 20)
+        .put("schedule", "linear")
+        .put("weightDecay", 0.1)
+        .put("gradClip", 0.5);
+    ((ObjectNode) body.get("distributedConfig"))
+        .put("strategy", "diloco")
+        .putObject("diloco")
+        .put("innerSteps", 25)
+        .put("outerLr", 0.7)
+        .put("outerMomentum", 0.9)
+        .put("nesterov", true)
+        .put("pseudoGradDtype", "bf16");
+    body.putObject("dataConfig").put("tokenizer", "bpe").put("validationSplit", 0.1);
+    body.putObject("checkpointConfig").put("interval", 25).put("keepLast", 2);
+
+    assertThat(post(body).getStatus()).isEqualTo(201);
+
+    ArgumentCaptor<Object> input = ArgumentCaptor.forClass(Object.class);
+    verify(stub).start(input.capture());
+    SessionSpec spec = ((TrainingSessionInput) input.getValue()).spec();
+    assertThat(spec.training())
+        .isEqualTo(
+            new SessionSpec.Training(8, 0.003, 1, "adamw", 0, 1234, 2, 20, "linear", 0.1, 0.5));
+    assertThat(spec.distributed().diloco())
+        .isEqualTo(new SessionSpec.Diloco(25, 0.7, 0.9, true, "bf16"));
+    assertThat(spec.data()).isEqualTo(new SessionSpec.Data(128, "", "bpe", 0.1));
+    assertThat(spec.checkpoint()).isEqualTo(new SessionSpec.Checkpoint(25, 2));
   }
 
   @Test

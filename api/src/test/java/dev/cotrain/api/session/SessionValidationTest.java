@@ -70,6 +70,44 @@ class SessionValidationTest extends ApiTestSupport {
             b -> training(b).put("learningRate", 10.5),
             "trainingConfig.learningRate",
             "must be at most 10"),
+        bad(
+            "diloco settings under another strategy",
+            b -> distributed(b).putObject("diloco").put("innerSteps", 50),
+            "distributedConfig.diloco",
+            "is allowed only with strategy diloco"),
+        bad(
+            "diloco outer momentum of 1",
+            b ->
+                distributed(b)
+                    .put("strategy", "diloco")
+                    .putObject("diloco")
+                    .put("outerMomentum", 1),
+            "distributedConfig.diloco.outerMomentum",
+            "must be at least 0 and below 1"),
+        bad(
+            "diloco pseudo-gradient dtype",
+            b ->
+                distributed(b)
+                    .put("strategy", "diloco")
+                    .putObject("diloco")
+                    .put("pseudoGradDtype", "int4"),
+            "distributedConfig.diloco.pseudoGradDtype",
+            "must be one of fp32, bf16, fp16"),
+        bad(
+            "bad schedule",
+            b -> training(b).put("schedule", "wsd"),
+            "trainingConfig.schedule",
+            "must be one of cosine, linear, constant"),
+        bad(
+            "bad tokenizer",
+            b -> b.putObject("dataConfig").put("tokenizer", "sentencepiece"),
+            "dataConfig.tokenizer",
+            "must be one of byte, bpe"),
+        bad(
+            "validation split over half",
+            b -> b.putObject("dataConfig").put("validationSplit", 0.9),
+            "dataConfig.validationSplit",
+            "must be above 0 and at most 0.5"),
         bad("missing modelConfig", b -> b.remove("modelConfig"), "modelConfig", "is required"),
         bad("missing name", b -> b.remove("name"), "name", "is required"),
         bad("blank name", b -> b.put("name", "  "), "name", "is required"),

@@ -2,7 +2,8 @@ package dev.cotrain.workflows.session;
 
 /**
  * What a user asked for when creating a training session, already validated by the API. It is the
- * workflow's input and the only source of the generated TOML config.
+ * workflow's input and the only source of the generated TOML config. Nullable fields are optional:
+ * null leaves the trainer's default (docs/config.md).
  */
 public record SessionSpec(
     String name,
@@ -16,19 +17,44 @@ public record SessionSpec(
   /** {@code type} llama2 | llama3 | bert, {@code size} debug | 125M | 7B | 13B | 70B. */
   public record Model(String type, String size, String precision) {}
 
-  /** {@code maxSteps} 0 means no cap: the epochs decide. */
+  /**
+   * {@code maxSteps} 0 means no cap: the epochs decide. {@code batchSize} is the global batch per
+   * optimizer step; {@code schedule} cosine | linear | constant.
+   */
   public record Training(
-      int batchSize, double learningRate, int epochs, String optimizer, int maxSteps, long seed) {}
+      int batchSize,
+      double learningRate,
+      int epochs,
+      String optimizer,
+      int maxSteps,
+      long seed,
+      Integer microBatchSize,
+      Integer warmupSteps,
+      String schedule,
+      Double weightDecay,
+      Double gradClip) {}
 
-  public record Distributed(int nodes, int gpusPerNode, String strategy) {
+  /** {@code diloco} is set only for the diloco strategy. */
+  public record Distributed(int nodes, int gpusPerNode, String strategy, Diloco diloco) {
     public int participants() {
       return nodes * gpusPerNode;
     }
   }
 
-  /** {@code dataPath} is empty for the built-in corpus, else a file under datasets/raw. */
-  public record Data(int seqLength, String dataPath) {}
+  /** DiLoCo's outer loop; {@code pseudoGradDtype} fp32 | bf16 | fp16. */
+  public record Diloco(
+      Integer innerSteps,
+      Double outerLr,
+      Double outerMomentum,
+      Boolean nesterov,
+      String pseudoGradDtype) {}
 
-  /** {@code interval} in steps; 0 writes no checkpoints. */
-  public record Checkpoint(int interval) {}
+  /**
+   * {@code dataPath} is empty for the built-in corpus, else a file or folder under datasets/raw;
+   * {@code tokenizer} byte | bpe.
+   */
+  public record Data(int seqLength, String dataPath, String tokenizer, Double validationSplit) {}
+
+  /** {@code interval} in steps; 0 writes no checkpoints. {@code keepLast} newest ones are kept. */
+  public record Checkpoint(int interval, Integer keepLast) {}
 }

@@ -122,9 +122,9 @@ class TrainingSessionWorkflowTest {
         "tiny",
         "",
         new SessionSpec.Model("llama2", "debug", "fp32"),
-        new SessionSpec.Training(8, 0.003, 1, "adamw", 200, 1234),
-        new SessionSpec.Distributed(1, 1, "ddp"),
-        new SessionSpec.Data(128, ""),
-        new SessionSpec.Checkpoint(50));
+        new SessionSpec.Training(8, 0.003, 1, "adamw", 200, 1234, null, null, null, null, null),
+        new SessionSpec.Distributed(1, 1, "ddp", null),
+        new SessionSpec.Data(128, "", null, null),
+        new SessionSpec.Checkpoint(50, null));
   }
 }
