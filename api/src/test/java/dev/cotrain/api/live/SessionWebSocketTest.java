@@ -142,7 +142,7 @@ class SessionWebSocketTest extends ApiTestSupport {
     assertThat(progress.path("epoch").asInt()).isEqualTo(2);
     assertThat(progress.path("progress").asDouble()).isEqualTo(50.0);
     assertThat(progress.path("loss").asDouble()).isEqualTo(2.0);
-    assertThat(progress.path("participants").asInt()).isEqualTo(4); // 2 nodes x 2 GPUs
+    assertThat(progress.path("participants").asInt()).isEqualTo(4); // 1 node x 4 GPUs
     assertThat(progress.path("metrics").path("accuracy").asDouble()).isEqualTo(0.6);
     assertThat(progress.path("metrics").path("learningRate").asDouble()).isEqualTo(0.001);
     assertThat(progress.path("metrics").path("batchSize").asInt()).isEqualTo(16);
@@ -229,7 +229,7 @@ class SessionWebSocketTest extends ApiTestSupport {
         {"name":"ws","description":"","modelConfig":{"type":"llama2","size":"debug","precision":"fp32"},
          "trainingConfig":{"batchSize":16,"learningRate":0.001,"epochs":1,"optimizer":"adamw",
                            "maxSteps":0,"seed":1234},
-         "distributedConfig":{"nodes":2,"gpusPerNode":2,"strategy":"ddp"},
+         "distributedConfig":{"nodes":1,"gpusPerNode":4,"strategy":"ddp"},
          "dataConfig":{"seqLength":128,"dataPath":""},"checkpointConfig":{"interval":50}}
         """;
     jdbc.sql(
