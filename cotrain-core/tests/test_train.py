@@ -77,6 +77,7 @@ def test_events_validate_against_schema(reference_run, validator, tmp_path):
     for sample in (
         REPO / "cotrain-core/tests/data/sample-stream.jsonl",
         REPO / "docs/schema/sample-stream.jsonl",
+        REPO / "docs/schema/sample-stream-diloco.jsonl",
     ):
         for line in sample.read_text().splitlines():
             validator.validate(json.loads(line))

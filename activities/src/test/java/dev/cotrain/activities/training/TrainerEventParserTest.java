@@ -33,6 +33,26 @@ class TrainerEventParserTest {
     assertThat(events).anyMatch(TrainerEvent.Checkpoint.class::isInstance);
   }
 
+  /** A two-worker DiLoCo run: the start event's world size and the sync events. */
+  @Test
+  void parsesTheCheckedInDilocoStream() throws IOException {
+    List<TrainerEvent> events =
+        Files.readAllLines(Path.of("../docs/schema/sample-stream-diloco.jsonl")).stream()
+            .map(parser::parse)
+            .toList();
+
+    assertThat(events).noneMatch(e -> e instanceof TrainerEvent.LogLine);
+    assertThat(events)
+        .filteredOn(TrainerEvent.Start.class::isInstance)
+        .singleElement()
+        .extracting(e -> ((TrainerEvent.Start) e).worldSize())
+        .isEqualTo(2);
+    assertThat(events)
+        .filteredOn(e -> e instanceof TrainerEvent.Other other && other.event().equals("sync"))
+        .hasSize(4);
+    assertThat(events.get(events.size() - 1)).isInstanceOf(TrainerEvent.Done.class);
+  }
+
   @Test
   void keepsNonProtocolLinesAsLogLines() {
     assertThat(parser.parse("Traceback (most recent call last):"))
