@@ -150,3 +150,31 @@ def _trainers(config) -> list[int]:
         except OSError:
             pass
     return found
+
+
+def test_diloco_with_one_inner_step_and_plain_outer_sgd_is_data_parallel(tmp_path):
+    """DiLoCo's identity: H = 1 with outer SGD (lr 1, no momentum) averages the workers' updates,
+    which for a linear inner optimizer (SGD with momentum) is exactly a data-parallel step. The
+    eval losses of the two runs must agree up to float rounding."""
+    plain = {"train": {"optimizer": "sgd", "grad_clip": 0.0, "weight_decay": 0.0}}
+    runs = {}
+    for strategy in ("ddp", "diloco"):
+        cfg = dist_config(tmp_path / strategy, strategy, steps=8, **plain)
+        if strategy == "diloco":
+            cfg["distributed.diloco"] = {
+                "inner_steps": 1,
+                "outer_lr": 1.0,
+                "outer_momentum": 0.0,
+                "nesterov": False,
+            }
+        (tmp_path / strategy).mkdir()
+        rc, events, stderr = run_trainer(write_config(tmp_path / strategy, cfg), timeout=240)
+        assert rc == 0, stderr[-3000:]
+        runs[strategy] = [(e["step"], e["loss"]) for e in of(events, "eval")]
+    assert [s for s, _ in runs["diloco"]] == [s for s, _ in runs["ddp"]] == [4, 8]
+    torch.testing.assert_close(
+        torch.tensor([loss for _, loss in runs["diloco"]]),
+        torch.tensor([loss for _, loss in runs["ddp"]]),
+        rtol=1e-4,
+        atol=1e-5,
+    )
