@@ -11,8 +11,7 @@ import time
 
 from .base import Strategy
 
-_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16"}
-_DTYPES |= {"fp16": "float16", "float16": "float16"}
+_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # distributed.diloco.pseudo_grad_dtype
 
 
 class DiLoCoStrategy(Strategy):
@@ -25,16 +24,16 @@ class DiLoCoStrategy(Strategy):
 
         super().__init__(model, ctx)
         self.torch = torch
-        self.inner_steps = int(getattr(cfg, "inner_steps", 500))
-        self.dtype = getattr(torch, _DTYPES[str(getattr(cfg, "pseudo_grad_dtype", "fp32"))])
+        self.inner_steps = cfg.inner_steps
+        self.dtype = getattr(torch, _DTYPES[cfg.pseudo_grad_dtype])
         self.params = [p for p in model.parameters() if p.requires_grad]
         flat = torch.cat([p.detach().reshape(-1).float().cpu() for p in self.params])
         self.global_weights = torch.nn.Parameter(flat, requires_grad=True)  # fp32, CPU
         self.outer = torch.optim.SGD(
             [self.global_weights],
-            lr=float(getattr(cfg, "outer_lr", 0.7)),
-            momentum=float(getattr(cfg, "outer_momentum", 0.9)),
-            nesterov=bool(getattr(cfg, "nesterov", True)),
+            lr=cfg.outer_lr,
+            momentum=cfg.outer_momentum,
+            nesterov=cfg.nesterov,
         )
         self.outer_step = 0
 
