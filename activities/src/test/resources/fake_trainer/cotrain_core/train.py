@@ -32,7 +32,9 @@ for step in (1, 2, 3):
     if step == 2:
         (checkpoints / "step-2").mkdir(exist_ok=True)
         emit(event="checkpoint", step=2, path=str(checkpoints / "step-2"), bytes=1234)
-    time.sleep(0.25)  # long enough for the worker's throttled heartbeats to carry each step
+        # Heartbeats are throttled (0.8 x the test's 500 ms timeout): leave the worker several
+        # intervals to send one that carries this checkpoint.
+        time.sleep(1.5)
 if mode == "diverged":
     emit(event="error", kind="runtime", message="loss is nan at step 3", retryable=False)
     sys.exit(1)
