@@ -154,3 +154,14 @@ def strategy_runs(tmp_path_factory):
         assert rc == 0, stderr[-3000:]
         results[strategy] = events
     return results
+
+
+@pytest.fixture
+def one_thread():
+    """In-process torch on one thread: spinning OpenMP threads stall when other processes share cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -11,14 +11,7 @@ from conftest import base_config
 from cotrain_core import data, evaluate, models, objective
 from cotrain_core.config import config_from_dict
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """In-process torch on one thread: spinning OpenMP threads stall when other processes share cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cfg(tmp_path, model_type, **data_kw):

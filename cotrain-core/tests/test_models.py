@@ -8,14 +8,7 @@ from cotrain_core import models
 from cotrain_core.config import config_from_dict
 from cotrain_core.data import VOCAB_SIZE
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """In-process torch on one thread: spinning OpenMP threads stall when other processes share cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 PUBLISHED_VOCAB = {"llama2": 32_000, "llama3": 128_256, "bert": 30_522}
