@@ -35,6 +35,18 @@ as_owner() {
   fi
 }
 
+# True when postmaster.pid names a zombie: a postmaster that died (say, SIGKILL) and that its parent
+# has not reaped; pg_ctl leaves it to PID 1, which in a container may never reap. kill -0 succeeds on
+# a zombie, so pg_ctl status and PostgreSQL's own lock-file check would both take it for a running
+# server, and the cluster could not start again.
+zombie_postmaster() {
+  local pid stat
+  pid=$(head -n1 "$data/postmaster.pid" 2>/dev/null) && [ -n "$pid" ] || return 1
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat:0:1}" = Z ]
+}
+
 cmd=${1:?usage: postgres.sh start|stop|status DATA_DIR [PORT]}
 data=${2:?data directory required}
 mkdir -p "$data"
@@ -57,6 +69,10 @@ case "$cmd" in
       as_owner "$bin/initdb" -D "$data" -U cotrain --pwfile="$pw" --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
       rm -f "$pw"
     fi
+    if zombie_postmaster; then
+      echo "postgres.sh: the postmaster in $data/postmaster.pid is a zombie; removing its lock files" >&2
+      rm -f "$data/postmaster.pid" "$data"/.s.PGSQL.*.lock
+    fi
     if as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
       exit 0
     fi
@@ -68,12 +84,15 @@ case "$cmd" in
     fi
     ;;
   stop)
-    if [ -f "$data/PG_VERSION" ] && bin=$(pg_bin); then
+    if zombie_postmaster; then # nothing to stop; pg_ctl would wait for it in vain
+      rm -f "$data/postmaster.pid" "$data"/.s.PGSQL.*.lock
+    elif [ -f "$data/PG_VERSION" ] && bin=$(pg_bin); then
       as_owner "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
     fi
     ;;
   status)
-    bin=$(pg_bin) && [ -f "$data/PG_VERSION" ] && as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1
+    bin=$(pg_bin) && [ -f "$data/PG_VERSION" ] && as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1 &&
+      ! zombie_postmaster
     ;;
   *)
     echo "unknown command: $cmd" >&2; exit 64 ;;
