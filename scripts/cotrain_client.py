@@ -2,7 +2,8 @@
 
     python scripts/cotrain_client.py --api http://127.0.0.1:8080 examples/tiny-llama.json
 
-Exit code 0 only when the session COMPLETED; 1 when it FAILED; 2 when the request was refused.
+Exit code 0 only when the session COMPLETED; 1 when it FAILED or was CANCELLED; 2 when the request
+was refused.
 """
 
 import argparse
@@ -16,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 BAR_WIDTH = 30
+FINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 def submit(api: str, body: bytes) -> dict:
@@ -32,7 +34,9 @@ def submit(api: str, body: bytes) -> dict:
         detail = e.read().decode("utf-8", "replace")
         try:
             error = json.loads(detail)
-            fields = "; ".join(f"{f['field']}: {f['message']}" for f in error.get("fields", []))
+            fields = "; ".join(
+                f"{f['field']}: {f['message']}" for f in error.get("fields", [])
+            )
             detail = error.get("error", detail) + (f" ({fields})" if fields else "")
         except (ValueError, KeyError, TypeError):
             pass
@@ -57,6 +61,7 @@ def draw(message: dict) -> None:
 
 def follow(ws_url: str) -> dict:
     """Returns the final session.status message; reconnects if the connection drops."""
+    shown = None
     while True:
         try:
             with connect(ws_url, open_timeout=30) as ws:
@@ -65,8 +70,13 @@ def follow(ws_url: str) -> dict:
                     if message.get("type") == "training.progress":
                         draw(message)
                     elif message.get("type") == "session.status":
-                        if message.get("status") in ("COMPLETED", "FAILED"):
+                        status = message.get("status")
+                        if status in FINAL:
                             return message
+                        if status != shown:
+                            detail = message.get("message")
+                            print(f"\n{status}" + (f": {detail}" if detail else ""))
+                            shown = status
         except (ConnectionClosed, OSError) as e:
             print(f"\nconnection lost ({e}); reconnecting", file=sys.stderr)
             time.sleep(2)
@@ -91,6 +101,9 @@ def main() -> int:
     if final["status"] == "COMPLETED":
         print(f"COMPLETED: final model in {final.get('finalModelPath')}")
         return 0
+    if final["status"] == "CANCELLED":
+        print("CANCELLED", file=sys.stderr)
+        return 1
     print(f"FAILED: {final.get('error')}", file=sys.stderr)
     return 1
 

@@ -1,10 +1,13 @@
 """A stand-in for the real trainer in the worker's unit tests: speaks the event protocol.
 
-What it does is chosen by the config's run.name: "ok", "config-error", "diverged", "crash".
+What it does is chosen by the config's run.name: "ok", "config-error", "diverged", "crash",
+"preempt" (exits 4 after a checkpoint, as on a SIGTERM from outside) and "slow" (steps until
+SIGTERM, then writes a checkpoint and exits 4, as the real trainer does).
 """
 
 import json
 import pathlib
+import signal
 import sys
 import time
 import tomllib
@@ -26,6 +29,18 @@ emit(event="start", session_id=config["run"]["session_id"], total_steps=3, world
 if mode == "config-error":
     emit(event="error", kind="config", message="model.size: 7B is too big", retryable=False)
     sys.exit(2)
+if mode == "slow":
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    step = 0
+    while not stop:
+        step += 1
+        emit(event="step", step=step, total_steps=1000, epoch=1, progress=step / 1000,
+             loss=1.0, accuracy=None, lr=0.001, grad_norm=1.0, batch_size=8, tokens_per_s=100.0)
+        time.sleep(0.05)
+    (checkpoints / f"step-{step}").mkdir(exist_ok=True)
+    emit(event="checkpoint", step=step, path=str(checkpoints / f"step-{step}"), bytes=1)
+    sys.exit(4)
 for step in (1, 2, 3):
     emit(event="step", step=step, total_steps=3, epoch=1, progress=step / 3, loss=3.0 / step,
          accuracy=0.1 * step, lr=0.001, grad_norm=1.0, batch_size=8, tokens_per_s=100.0)
@@ -38,6 +53,8 @@ for step in (1, 2, 3):
 if mode == "diverged":
     emit(event="error", kind="runtime", message="loss is nan at step 3", retryable=False)
     sys.exit(1)
+if mode == "preempt":
+    sys.exit(4)
 if mode == "crash":
     print("RuntimeError: the GPU fell off the bus", file=sys.stderr, flush=True)
     sys.exit(1)

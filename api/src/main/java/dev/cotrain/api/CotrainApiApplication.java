@@ -5,10 +5,12 @@ import io.swagger.v3.oas.annotations.info.Info;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.boot.context.properties.ConfigurationPropertiesScan;
+import org.springframework.scheduling.annotation.EnableScheduling;
 
 /** The Cotrain REST API and WebSocket relay. */
 @SpringBootApplication
 @ConfigurationPropertiesScan
+@EnableScheduling
 @OpenAPIDefinition(
     info =
         @Info(

@@ -22,7 +22,9 @@ import org.springframework.test.context.bean.override.mockito.MockitoBean;
       "spring.datasource.url=${COTRAIN_TEST_JDBC_URL:jdbc:postgresql://127.0.0.1:55432/cotrain}",
       "spring.datasource.username=cotrain",
       "spring.datasource.password=cotrain",
-      "cotrain.live.poll-timeout=200ms"
+      "cotrain.live.poll-timeout=200ms",
+      // It would talk to the mocked Temporal client behind the tests' backs.
+      "cotrain.reconcile.enabled=false"
     })
 @AutoConfigureMockMvc
 public abstract class ApiTestSupport {

@@ -5,10 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cotrain.api.CotrainApiApplication;
-import dev.cotrain.worker.CotrainWorker;
-import dev.cotrain.worker.WorkerSettings;
+import dev.cotrain.workflows.session.TrainingActivities.TrainingProgress;
 import io.temporal.api.enums.v1.WorkflowExecutionStatus;
 import io.temporal.client.WorkflowClient;
+import io.temporal.common.converter.DefaultDataConverter;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -20,6 +20,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -33,26 +34,30 @@ import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
 
 /**
- * One session through every real part: the API (this JVM, random port), a worker (this JVM), the
- * Temporal dev server and PostgreSQL that {@code ./cotrain test} starts, and the real trainer
- * ({@code COTRAIN_PYTHON}) on a debug-size model.
+ * Sessions through every real part: the API (this JVM, random port), a worker JVM, a Temporal dev
+ * server persisted to a file, the PostgreSQL that {@code ./cotrain test} starts, and the real
+ * trainer ({@code COTRAIN_PYTHON}) on a debug-size model. One stack serves every test; the tests
+ * that crash a part bring it back.
  */
 @SpringBootTest(
     classes = CotrainApiApplication.class,
     webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
     properties = {
       "spring.datasource.url=${COTRAIN_TEST_JDBC_URL:jdbc:postgresql://127.0.0.1:55432/cotrain}",
-      "cotrain.temporal.target=${COTRAIN_TEST_TEMPORAL_TARGET:127.0.0.1:17233}"
+      "cotrain.reconcile.interval=1s"
     })
 class TrainingSessionEndToEndTest {
 
-  private static final Map<String, String> ENV = System.getenv();
   private static final int STEPS = 30;
+  private static final List<String> FINAL = List.of("COMPLETED", "FAILED", "CANCELLED");
 
   @TempDir static Path storage;
-  private static CotrainWorker worker;
+  @TempDir static Path services;
+  private static Stack stack;
 
   @LocalServerPort int port;
   @Autowired WorkflowClient temporal;
@@ -62,34 +67,34 @@ class TrainingSessionEndToEndTest {
   private final HttpClient http = HttpClient.newHttpClient();
   private final List<WebSocket> sockets = new ArrayList<>();
 
+  /** Read when the application context starts, after {@link #startStack()}. */
+  @DynamicPropertySource
+  static void temporalTarget(DynamicPropertyRegistry registry) {
+    registry.add("cotrain.temporal.target", () -> stack.temporalTarget());
+  }
+
   @BeforeAll
-  static void startWorker() {
-    worker =
-        CotrainWorker.start(
-            new WorkerSettings(
-                ENV.getOrDefault("COTRAIN_TEST_TEMPORAL_TARGET", "127.0.0.1:17233"),
-                "default",
-                ENV.getOrDefault(
-                    "COTRAIN_TEST_JDBC_URL", "jdbc:postgresql://127.0.0.1:55432/cotrain"),
-                "cotrain",
-                "cotrain",
-                storage,
-                ENV.getOrDefault("COTRAIN_PYTHON", "python3"),
-                1,
-                Duration.ofSeconds(1),
-                Duration.ofSeconds(10)));
+  static void startStack() throws Exception {
+    stack = new Stack(services);
+    stack.startTemporal();
+    stack.startWorker(storage);
   }
 
   @AfterAll
-  static void stopWorker() {
-    if (worker != null) {
-      worker.close();
+  static void stopStack() throws Exception {
+    if (stack != null) {
+      stack.close();
     }
+  }
+
+  @AfterEach
+  void closeSockets() {
+    sockets.forEach(s -> s.sendClose(WebSocket.NORMAL_CLOSURE, "done"));
   }
 
   @Test
   void sessionTrainsToCompletionWithLiveProgressInOrder() throws Exception {
-    JsonNode created = createSession();
+    JsonNode created = create(request(STEPS, 10));
     String id = created.get("id").asText();
     assertThat(created.get("workflowId").asText()).isEqualTo("session-" + id);
 
@@ -99,8 +104,7 @@ class TrainingSessionEndToEndTest {
     assertThat(last.get("type").asText()).isEqualTo("session.status");
     assertThat(last.get("error").isNull()).as("error: %s", last.get("error")).isTrue();
     assertThat(last.get("status").asText()).isEqualTo("COMPLETED");
-    List<JsonNode> progress =
-        messages.stream().filter(m -> m.get("type").asText().equals("training.progress")).toList();
+    List<JsonNode> progress = ofType(messages, "training.progress");
     assertThat(progress).hasSizeGreaterThan(STEPS / 2);
     assertThat(progress).extracting(m -> m.get("step").asLong()).isSorted().contains((long) STEPS);
     JsonNode first = progress.get(0);
@@ -109,6 +113,11 @@ class TrainingSessionEndToEndTest {
     assertThat(first.get("metrics").get("batchSize").asInt()).isEqualTo(4);
     assertThat(first.get("metrics").get("learningRate").asDouble()).isPositive();
     assertThat(first.get("metrics").get("accuracy").isNumber()).isTrue();
+    // A session waiting for its slot is QUEUED, a launched trainer STARTING, then RUNNING.
+    assertThat(eventStatuses(id)).containsExactly("QUEUED", "STARTING", "RUNNING", "COMPLETED");
+    assertThat(ofType(messages, "session.status"))
+        .extracting(m -> m.get("status").asText())
+        .containsSubsequence("STARTING", "RUNNING", "COMPLETED");
 
     Path finalModel = Path.of(last.get("finalModelPath").asText());
     assertThat(finalModel).startsWith(storage.toRealPath());
@@ -116,56 +125,40 @@ class TrainingSessionEndToEndTest {
     assertThat(finalModel.resolve("model.safetensors")).exists();
 
     assertThat(metricRows(id)).isEqualTo(STEPS);
-    assertThat(
-            jdbc.sql("SELECT step FROM checkpoints WHERE session_id = ?::uuid ORDER BY step")
-                .param(id)
-                .query(Long.class)
-                .list())
-        .containsExactly(10L, 20L, 30L);
+    assertThat(checkpointSteps(id)).containsExactly(10L, 20L, 30L);
     JsonNode stored = get("/api/sessions/" + id);
     assertThat(stored.get("status").asText()).isEqualTo("COMPLETED");
     assertThat(stored.get("progress").asDouble()).isEqualTo(100.0);
+    awaitWorkflow(id, WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED);
+    // The Temporal UI and CLI find sessions by their typed search attributes.
     assertThat(
-            temporal
-                .newUntypedWorkflowStub("session-" + id)
-                .describe()
-                .getWorkflowExecutionInfo()
-                .getStatus())
-        .isEqualTo(WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED);
+            stack.temporalCli(
+                "workflow",
+                "list",
+                "--query",
+                "CotrainStatus='COMPLETED' AND CotrainModel='llama2-debug'"))
+        .contains("session-" + id);
   }
 
   @Test
   void killedTrainerIsRetriedAndResumesFromItsNewestCheckpoint() throws Exception {
-    String id = createSession().get("id").asText();
+    String id = create(request(STEPS, 10)).get("id").asText();
     BlockingQueue<String> inbox = subscribe(id);
-    // Wait until a checkpoint exists (interval 10), then kill the trainer as a crash would.
-    while (true) {
-      JsonNode message = next(inbox, List.of());
-      if (message.get("type").asText().equals("training.progress")
-          && message.get("step").asLong() >= 12) {
-        break;
-      }
-    }
-    List<ProcessHandle> trainers =
-        ProcessHandle.allProcesses()
-            .filter(p -> p.info().commandLine().orElse("").contains(id + ".toml"))
-            .toList();
+    awaitStep(inbox, 12); // a checkpoint exists (interval 10)
+    List<ProcessHandle> trainers = Stack.processesOf(id);
     assertThat(trainers).hasSize(1);
     trainers.get(0).destroyForcibly();
 
-    List<JsonNode> messages = new ArrayList<>();
-    JsonNode last;
-    do {
-      last = next(inbox, messages);
-      messages.add(last);
-    } while (!last.get("type").asText().equals("session.status")
-        || !List.of("COMPLETED", "FAILED").contains(last.get("status").asText()));
+    JsonNode last = followUntilFinished(inbox).get(0);
 
     assertThat(last.get("status").asText()).isEqualTo("COMPLETED");
-    assertThat(
-            Files.readString(storage.resolve("logs/training").resolve(id).resolve("trainer.log")))
-        .containsPattern("resumed from .*/" + id + "/step-(10|20)");
+    assertThat(trainerLog(id)).containsPattern("resumed from .*/" + id + "/step-(10|20)");
     assertThat(metricRows(id)).isEqualTo(STEPS);
+    assertThat(events(id))
+        .anyMatch(
+            e ->
+                e.get("status").asText().equals("QUEUED")
+                    && e.get("cause").asText().equals("retry"));
   }
 
   @Test
@@ -191,8 +184,7 @@ class TrainingSessionEndToEndTest {
     assertThat(last.get("status").asText())
         .as("error: %s", last.get("error"))
         .isEqualTo("COMPLETED");
-    List<JsonNode> progress =
-        messages.stream().filter(m -> m.get("type").asText().equals("training.progress")).toList();
+    List<JsonNode> progress = ofType(messages, "training.progress");
     assertThat(progress).isNotEmpty().allMatch(m -> m.get("participants").asInt() == 2);
     assertThat(progress).extracting(m -> m.get("step").asLong()).isSorted().contains(20L);
     assertThat(metricRows(id)).isEqualTo(20);
@@ -201,7 +193,12 @@ class TrainingSessionEndToEndTest {
   @Test
   void sessionTheTrainerRejectsEndsFailedWithTheTrainersMessage() throws Exception {
     // BERT has no published 7B dimensions: the trainer refuses the config, naming the key.
-    String id = createSession("bert", "7B").get("id").asText();
+    String id =
+        create(
+                request(STEPS, 10)
+                    .replace("\"llama2\", \"size\": \"debug\"", "\"bert\", \"size\": \"7B\""))
+            .get("id")
+            .asText();
 
     List<JsonNode> messages = followUntilFinished(id);
 
@@ -209,44 +206,253 @@ class TrainingSessionEndToEndTest {
     assertThat(last.get("status").asText()).isEqualTo("FAILED");
     assertThat(last.get("error").asText()).startsWith("model.size:");
     assertThat(get("/api/sessions/" + id).get("error").asText()).startsWith("model.size:");
+    awaitWorkflow(id, WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_FAILED);
   }
 
-  private JsonNode createSession() throws Exception {
-    return createSession("llama2", "debug");
+  @Test
+  void pausedSessionResumesFromItsCheckpointAndTrainsExactlyAsAnUninterruptedRun()
+      throws Exception {
+    String body = request(300, 100);
+    String paused = create(body).get("id").asText();
+    awaitStep(subscribe(paused), 20);
+
+    JsonNode pausing = post("/api/sessions/" + paused + "/pause", 200);
+    assertThat(pausing.get("status").asText()).isEqualTo("PAUSING");
+    awaitStatus(paused, "PAUSED");
+
+    long pausedAt = get("/api/sessions/" + paused).get("latestStep").asLong();
+    assertThat(pausedAt).isBetween(20L, 299L);
+    assertThat(checkpointSteps(paused)).contains(pausedAt); // written on the way out
+    assertThat(Stack.processesOf(paused)).isEmpty();
+    assertThat(post("/api/sessions/" + paused + "/resume", 200).get("status").asText())
+        .isEqualTo("QUEUED");
+    assertThat(finalStatus(paused)).isEqualTo("COMPLETED");
+    // The reference runs alone: two trainers on the 2-core test machine slow each other down.
+    String clean = create(body).get("id").asText();
+    assertThat(finalStatus(clean)).isEqualTo("COMPLETED");
+
+    assertThat(trainerLog(paused)).contains("step-" + pausedAt);
+    assertThat(losses(paused)).hasSize(300).isEqualTo(losses(clean));
+    assertThat(eventStatuses(paused))
+        .containsSubsequence(
+            "RUNNING", "PAUSING", "PAUSED", "QUEUED", "STARTING", "RUNNING", "COMPLETED");
   }
 
-  private JsonNode createSession(String modelType, String size) throws Exception {
-    String body =
-        """
+  @Test
+  void impossibleControlRequestsAreConflictsThatSayWhy() throws Exception {
+    String id = create(request(STEPS, 10)).get("id").asText();
+    followUntilFinished(id);
+
+    JsonNode refused = post("/api/sessions/" + id + "/pause", 409);
+
+    assertThat(refused.get("error").asText())
+        .isEqualTo("cannot pause the session: it is COMPLETED");
+  }
+
+  @Test
+  void cancelThroughTheApiEndsCancelledWithNoProcessLeft() throws Exception {
+    String id = create(request(5000, 1000)).get("id").asText();
+    awaitStep(subscribe(id), 5);
+
+    assertThat(post("/api/sessions/" + id + "/cancel", 200).get("status").asText())
+        .isEqualTo("CANCELLING");
+    awaitStatus(id, "CANCELLED");
+
+    assertThat(Stack.processesOf(id)).isEmpty();
+    assertThat(eventStatuses(id)).endsWith("CANCELLING", "CANCELLED");
+    assertThat(post("/api/sessions/" + id + "/resume", 409).get("error").asText())
+        .isEqualTo("cannot resume the session: it is CANCELLED");
+  }
+
+  @Test
+  void cancelAndTerminateFromTheTemporalCliLeaveTruthfulRowsAndNoProcess() throws Exception {
+    String cancelled = create(request(5000, 1000)).get("id").asText();
+    String terminated = create(request(5000, 1000)).get("id").asText();
+    awaitStep(subscribe(cancelled), 5);
+    awaitStep(subscribe(terminated), 5);
+
+    stack.temporalCli("workflow", "cancel", "--workflow-id", "session-" + cancelled);
+    stack.temporalCli(
+        "workflow", "terminate", "--workflow-id", "session-" + terminated, "--reason", "e2e");
+
+    awaitStatus(cancelled, "CANCELLED");
+    assertThat(Stack.processesOf(cancelled)).isEmpty();
+    Stack.await(
+        Duration.ofSeconds(30),
+        "the workflow canceled",
+        () ->
+            workflowStatus(cancelled)
+                == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CANCELED);
+    awaitStatus(terminated, "CANCELLED"); // settled by the reconciler
+    assertThat(events(terminated).get(events(terminated).size() - 1).get("message").asText())
+        .isEqualTo("terminated in Temporal: e2e");
+    // The trainer learns at its next heartbeat that its workflow is gone, and stops.
+    Stack.await(
+        Duration.ofSeconds(60),
+        "no process of the terminated session",
+        () -> Stack.processesOf(terminated).isEmpty());
+  }
+
+  @Test
+  void killedWorkerIsReplacedAndTheSessionResumesFromItsNewestCheckpoint() throws Exception {
+    String id = create(request(400, 50)).get("id").asText();
+    BlockingQueue<String> inbox = subscribe(id);
+    awaitStep(inbox, 60);
+    List<ProcessHandle> orphans = Stack.processesOf(id);
+
+    stack.killWorker();
+    stack.startWorker(storage);
+
+    assertThat(followUntilFinished(inbox).get(0).get("status").asText()).isEqualTo("COMPLETED");
+    assertThat(trainerLog(id)).containsPattern("resumed from .*/" + id + "/step-\\d+");
+    assertThat(metricRows(id)).isEqualTo(400);
+    assertThat(orphans).noneMatch(ProcessHandle::isAlive);
+  }
+
+  @Test
+  void stoppedWorkerCheckpointsItsTrainerAndTheSessionIsQueuedAgainAtOnce() throws Exception {
+    // Checkpoints are far apart: the only one before the end is the one written on the way out.
+    String id = create(request(600, 1000)).get("id").asText();
+    BlockingQueue<String> inbox = subscribe(id);
+    awaitStep(inbox, 30);
+
+    stack.stopWorker();
+    stack.startWorker(storage);
+
+    assertThat(followUntilFinished(inbox).get(0).get("status").asText()).isEqualTo("COMPLETED");
+    JsonNode retry =
+        events(id).stream()
+            .filter(e -> e.get("cause").asText().equals("retry"))
+            .findFirst()
+            .orElseThrow();
+    // Preempted, not lost: no heartbeat timeout was waited for.
+    assertThat(retry.get("message").asText())
+        .startsWith("attempt 1 failed: trainer stopped by a signal after writing a checkpoint");
+    List<Long> checkpoints = checkpointSteps(id);
+    assertThat(checkpoints).hasSize(1);
+    long stoppedAt = checkpoints.get(0);
+    assertThat(stoppedAt).isGreaterThanOrEqualTo(30);
+    assertThat(events(id))
+        .anyMatch(
+            e ->
+                e.get("cause").asText().equals("trainer_started")
+                    && e.get("attempt").asInt() == 2
+                    && e.get("message").asText().equals("resumed from step " + stoppedAt));
+    assertThat(metricRows(id)).isEqualTo(600);
+  }
+
+  @Test
+  void temporalServerRestartMidRunLosesNothing() throws Exception {
+    String id = create(request(600, 100)).get("id").asText();
+    awaitStep(subscribe(id), 20);
+
+    stack.restartTemporal();
+
+    assertThat(finalStatus(id)).isEqualTo("COMPLETED");
+    assertThat(metricRows(id)).isEqualTo(600);
+  }
+
+  @Test
+  void postgresStoppedMidRunStoresEveryStepExactlyOnceOnceItIsBack() throws Exception {
+    String id = create(request(800, 200)).get("id").asText();
+    BlockingQueue<String> inbox = subscribe(id);
+    awaitStep(inbox, 20);
+
+    Stack.postgres("stop");
+    try {
+      // Training goes on without the database: the steps in the trainer's heartbeats, which go
+      // to Temporal, keep rising.
+      long atStop = heartbeatStep(id);
+      Stack.await(
+          Duration.ofSeconds(30),
+          "100 more steps while PostgreSQL is down",
+          () -> heartbeatStep(id) >= Math.min(atStop + 100, 800));
+      Thread.sleep(5_000); // and keep it down a while longer
+    } finally {
+      Stack.postgres("start");
+    }
+
+    awaitStatus(id, "COMPLETED");
+    List<Long> steps =
+        jdbc.sql("SELECT step FROM metrics WHERE session_id = ?::uuid ORDER BY step")
+            .param(id)
+            .query(Long.class)
+            .list();
+    assertThat(steps).hasSize(800).startsWith(1L).endsWith(800L);
+  }
+
+  @Test
+  void retriedCreateWithTheSameIdempotencyKeyMakesOneSessionAndOneWorkflow() throws Exception {
+    String body = request(5000, 1000);
+    String key = "e2e-" + System.nanoTime();
+
+    HttpResponse<String> first = createWithKey(body, key);
+    HttpResponse<String> second = createWithKey(body, key);
+
+    assertThat(first.statusCode()).isEqualTo(201);
+    assertThat(second.statusCode()).isEqualTo(201);
+    String id = json.readTree(first.body()).get("id").asText();
+    assertThat(json.readTree(second.body()).get("id").asText()).isEqualTo(id);
+    assertThat(second.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(
+            jdbc.sql("SELECT count(*) FROM sessions WHERE id = ?::uuid")
+                .param(id)
+                .query(Long.class)
+                .single())
+        .isOne();
+    assertThat(
+            stack
+                .temporalCli("workflow", "list", "--query", "WorkflowId='session-" + id + "'")
+                .lines()
+                .filter(l -> l.contains("session-" + id))
+                .count())
+        .isOne();
+    post("/api/sessions/" + id + "/cancel", 200);
+    awaitStatus(id, "CANCELLED");
+  }
+
+  // --- requests and helpers ------------------------------------------------------------------
+
+  /** A debug-size Llama 2 on the built-in corpus: about 50 steps a second on 2 cores. */
+  private static String request(int steps, int checkpointInterval) {
+    return """
         {"name": "e2e \\"tiny\\" [run]", "description": "end-to-end test",
-         "modelConfig": {"type": "%s", "size": "%s", "precision": "fp32"},
+         "modelConfig": {"type": "llama2", "size": "debug", "precision": "fp32"},
          "trainingConfig": {"batchSize": 4, "learningRate": 0.003, "epochs": 1,
                             "optimizer": "adamw", "maxSteps": %d},
          "distributedConfig": {"nodes": 1, "gpusPerNode": 1, "strategy": "ddp"},
          "dataConfig": {"seqLength": 64},
-         "checkpointConfig": {"interval": 10}}
+         "checkpointConfig": {"interval": %d}}
         """
-            .formatted(modelType, size, STEPS);
-    return create(body);
+        .formatted(steps, checkpointInterval);
   }
 
   private JsonNode create(String body) throws Exception {
-    HttpResponse<String> response =
-        http.send(
-            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/sessions"))
-                .header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(body))
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> response = createWithKey(body, null);
     assertThat(response.statusCode()).as(response.body()).isEqualTo(201);
     return json.readTree(response.body());
   }
 
-  private long metricRows(String id) {
-    return jdbc.sql("SELECT count(*) FROM metrics WHERE session_id = ?::uuid")
-        .param(id)
-        .query(Long.class)
-        .single();
+  private HttpResponse<String> createWithKey(String body, String key) throws Exception {
+    HttpRequest.Builder request =
+        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/sessions"))
+            .header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(body));
+    if (key != null) {
+      request.header("Idempotency-Key", key);
+    }
+    return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  private JsonNode post(String path, int status) throws Exception {
+    HttpResponse<String> response =
+        http.send(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .POST(HttpRequest.BodyPublishers.noBody())
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(response.statusCode()).as(response.body()).isEqualTo(status);
+    return json.readTree(response.body());
   }
 
   private JsonNode get(String path) throws Exception {
@@ -258,6 +464,95 @@ class TrainingSessionEndToEndTest {
     return json.readTree(response.body());
   }
 
+  private List<JsonNode> events(String id) throws Exception {
+    List<JsonNode> events = new ArrayList<>();
+    get("/api/sessions/" + id + "/events").get("events").forEach(events::add);
+    return events;
+  }
+
+  private List<String> eventStatuses(String id) throws Exception {
+    return events(id).stream().map(e -> e.get("status").asText()).toList();
+  }
+
+  private void awaitStatus(String id, String status) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
+    String now;
+    while (!(now = get("/api/sessions/" + id).get("status").asText()).equals(status)) {
+      assertThat(FINAL).as("%s reached %s instead of %s", id, now, status).doesNotContain(now);
+      assertThat(System.nanoTime()).as("%s %s within 3 minutes", id, status).isLessThan(deadline);
+      Thread.sleep(100);
+    }
+  }
+
+  private List<Map<String, Object>> losses(String id) {
+    return jdbc.sql("SELECT step, loss FROM metrics WHERE session_id = ?::uuid ORDER BY step")
+        .param(id)
+        .query()
+        .listOfRows();
+  }
+
+  private long metricRows(String id) {
+    return jdbc.sql("SELECT count(*) FROM metrics WHERE session_id = ?::uuid")
+        .param(id)
+        .query(Long.class)
+        .single();
+  }
+
+  private List<Long> checkpointSteps(String id) {
+    return jdbc.sql("SELECT step FROM checkpoints WHERE session_id = ?::uuid ORDER BY step")
+        .param(id)
+        .query(Long.class)
+        .list();
+  }
+
+  private String trainerLog(String id) throws Exception {
+    return Files.readString(storage.resolve("logs/training").resolve(id).resolve("trainer.log"));
+  }
+
+  /** The row is stored before the workflow closes, so its close is awaited. */
+  private void awaitWorkflow(String id, WorkflowExecutionStatus status) throws Exception {
+    Stack.await(Duration.ofSeconds(30), "workflow " + status, () -> workflowStatus(id) == status);
+  }
+
+  private WorkflowExecutionStatus workflowStatus(String id) {
+    return temporal
+        .newUntypedWorkflowStub("session-" + id)
+        .describe()
+        .getWorkflowExecutionInfo()
+        .getStatus();
+  }
+
+  /** The step in the training activity's newest heartbeat, as Temporal holds it (0 if none). */
+  private long heartbeatStep(String id) {
+    var pending =
+        temporal
+            .newUntypedWorkflowStub("session-" + id)
+            .describe()
+            .getRawDescription()
+            .getPendingActivitiesList();
+    if (pending.isEmpty() || !pending.get(0).hasHeartbeatDetails()) {
+      return 0;
+    }
+    TrainingProgress progress =
+        DefaultDataConverter.newDefaultInstance()
+            .fromPayloads(
+                0,
+                Optional.of(pending.get(0).getHeartbeatDetails()),
+                TrainingProgress.class,
+                TrainingProgress.class);
+    return progress.step();
+  }
+
+  private static List<JsonNode> ofType(List<JsonNode> messages, String type) {
+    return messages.stream().filter(m -> m.get("type").asText().equals(type)).toList();
+  }
+
+  /** The session's final status, as its WebSocket subscription reports it. */
+  private String finalStatus(String id) throws Exception {
+    List<JsonNode> messages = followUntilFinished(id);
+    return messages.get(messages.size() - 1).get("status").asText();
+  }
+
   /** Every WebSocket message of the session until its final status. */
   private List<JsonNode> followUntilFinished(String id) throws Exception {
     BlockingQueue<String> inbox = subscribe(id);
@@ -265,9 +560,37 @@ class TrainingSessionEndToEndTest {
     while (true) {
       JsonNode message = next(inbox, messages);
       messages.add(message);
-      if (message.get("type").asText().equals("session.status")
-          && List.of("COMPLETED", "FAILED").contains(message.get("status").asText())) {
+      if (isFinal(message)) {
         return messages;
+      }
+    }
+  }
+
+  /** The final status message of a subscription already followed for a while. */
+  private List<JsonNode> followUntilFinished(BlockingQueue<String> inbox) throws Exception {
+    List<JsonNode> seen = new ArrayList<>();
+    while (true) {
+      JsonNode message = next(inbox, seen);
+      if (isFinal(message)) {
+        return List.of(message);
+      }
+      seen.add(message);
+    }
+  }
+
+  private static boolean isFinal(JsonNode message) {
+    return message.get("type").asText().equals("session.status")
+        && FINAL.contains(message.get("status").asText());
+  }
+
+  private void awaitStep(BlockingQueue<String> inbox, long step) throws Exception {
+    List<JsonNode> seen = new ArrayList<>();
+    while (true) {
+      JsonNode message = next(inbox, seen);
+      assertThat(isFinal(message)).as("ended before step %d: %s", step, message).isFalse();
+      if (message.get("type").asText().equals("training.progress")
+          && message.get("step").asLong() >= step) {
+        return;
       }
     }
   }
@@ -285,13 +608,12 @@ class TrainingSessionEndToEndTest {
   /** The next message; fails when none arrives within 3 minutes. */
   private JsonNode next(BlockingQueue<String> inbox, List<JsonNode> seen) throws Exception {
     String text = inbox.poll(3, TimeUnit.MINUTES);
-    assertThat(text).as("a message within 3 minutes; got %s", seen).isNotNull();
+    assertThat(text)
+        .as(
+            "a message within 3 minutes; got %s",
+            seen.size() > 20 ? seen.subList(seen.size() - 20, seen.size()) : seen)
+        .isNotNull();
     return json.readTree(text);
-  }
-
-  @AfterEach
-  void closeSockets() {
-    sockets.forEach(s -> s.sendClose(WebSocket.NORMAL_CLOSURE, "done"));
   }
 
   /** Collects whole text messages (frames may arrive in parts). */

@@ -8,16 +8,26 @@ import dev.cotrain.activities.session.SessionStore;
 import dev.cotrain.activities.storage.StorageLayout;
 import dev.cotrain.activities.training.TrainerLauncher;
 import dev.cotrain.activities.training.TrainingActivitiesImpl;
+import dev.cotrain.workflows.session.SessionSearchAttributes;
 import dev.cotrain.workflows.session.TaskQueues;
 import dev.cotrain.workflows.session.TrainingSessionWorkflowImpl;
+import io.grpc.StatusRuntimeException;
+import io.temporal.api.enums.v1.IndexedValueType;
+import io.temporal.api.operatorservice.v1.AddSearchAttributesRequest;
+import io.temporal.api.operatorservice.v1.ListSearchAttributesRequest;
 import io.temporal.client.WorkflowClient;
 import io.temporal.client.WorkflowClientOptions;
+import io.temporal.common.SearchAttributeKey;
+import io.temporal.serviceclient.OperatorServiceStubs;
+import io.temporal.serviceclient.OperatorServiceStubsOptions;
 import io.temporal.serviceclient.WorkflowServiceStubs;
 import io.temporal.serviceclient.WorkflowServiceStubsOptions;
 import io.temporal.worker.Worker;
 import io.temporal.worker.WorkerFactory;
 import io.temporal.worker.WorkerOptions;
+import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.flywaydb.core.Flyway;
@@ -25,8 +35,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The worker process: applies the schema, then polls the control queue (session workflows, config
- * generation, status bookkeeping) and the training queue (trainer processes, one per slot).
+ * The worker process: applies the schema, registers the sessions' search attributes, then polls the
+ * control queue (session workflows, config generation, status bookkeeping) and the training queue
+ * (trainer processes, one per slot). SIGTERM drains it ({@link #close()}).
  *
  * <p>Run: {@code java -jar worker/target/cotrain-worker-exec.jar}, configured by COTRAIN_* env.
  */
@@ -37,6 +48,8 @@ public final class CotrainWorker implements AutoCloseable {
   private final HikariDataSource dataSource;
   private final WorkflowServiceStubs service;
   private final WorkerFactory factory;
+  private final TrainingActivitiesImpl training;
+  private final Duration stopGrace;
 
   private CotrainWorker(WorkerSettings settings) {
     HikariConfig db = new HikariConfig();
@@ -57,6 +70,7 @@ public final class CotrainWorker implements AutoCloseable {
     WorkflowClient client =
         WorkflowClient.newInstance(
             service, WorkflowClientOptions.newBuilder().setNamespace(settings.namespace()).build());
+    registerSearchAttributes(settings);
     this.factory = WorkerFactory.newInstance(client);
 
     Worker control = factory.newWorker(TaskQueues.CONTROL);
@@ -69,13 +83,66 @@ public final class CotrainWorker implements AutoCloseable {
             TaskQueues.TRAINING,
             WorkerOptions.newBuilder()
                 .setMaxConcurrentActivityExecutionSize(settings.trainingSlots())
+                // Every heartbeat reaches the server at once: cancellation (pause, cancel)
+                // arrives within one heartbeat interval, and the details a retry reads are fresh.
+                .setMaxHeartbeatThrottleInterval(settings.heartbeatEvery())
+                .setDefaultHeartbeatThrottleInterval(settings.heartbeatEvery())
+                // While the worker drains, its stopping trainers still show as alive.
+                .setAllowActivityHeartbeatDuringShutdown(true)
                 .build());
-    training.registerActivitiesImplementations(
+    this.training =
         new TrainingActivitiesImpl(
             layout,
             store,
             new TrainerLauncher(List.of(settings.python()), settings.stopGrace()),
-            settings.heartbeatEvery()));
+            settings.heartbeatEvery());
+    training.registerActivitiesImplementations(this.training);
+    this.stopGrace = settings.stopGrace();
+  }
+
+  /**
+   * The session workflows keep {@link SessionSearchAttributes} current; a namespace without them
+   * would fail every workflow task, so they are registered here, once, before any is polled.
+   */
+  private static void registerSearchAttributes(WorkerSettings settings) {
+    OperatorServiceStubs operator =
+        OperatorServiceStubs.newServiceStubs(
+            OperatorServiceStubsOptions.newBuilder()
+                .setTarget(settings.temporalTarget())
+                .validateAndBuildWithDefaults());
+    try {
+      Map<String, IndexedValueType> known =
+          operator
+              .blockingStub()
+              .listSearchAttributes(
+                  ListSearchAttributesRequest.newBuilder()
+                      .setNamespace(settings.namespace())
+                      .build())
+              .getCustomAttributesMap();
+      AddSearchAttributesRequest.Builder add =
+          AddSearchAttributesRequest.newBuilder().setNamespace(settings.namespace());
+      for (SearchAttributeKey<String> key : SessionSearchAttributes.ALL) {
+        if (!known.containsKey(key.getName())) {
+          add.putSearchAttributes(key.getName(), IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD);
+        }
+      }
+      if (add.getSearchAttributesCount() > 0) {
+        operator.blockingStub().addSearchAttributes(add.build());
+        log.info("Registered search attributes {}", add.getSearchAttributesMap().keySet());
+      }
+    } catch (StatusRuntimeException e) {
+      throw new IllegalStateException(
+          "could not register the search attributes "
+              + SessionSearchAttributes.ALL.stream().map(SearchAttributeKey::getName).toList()
+              + " (Keyword) in namespace "
+              + settings.namespace()
+              + ": "
+              + e.getStatus()
+              + "; create them with `temporal operator search-attribute create`",
+          e);
+    } finally {
+      operator.shutdown();
+    }
   }
 
   /** Connects, registers and starts polling; the returned worker runs until closed. */
@@ -92,10 +159,16 @@ public final class CotrainWorker implements AutoCloseable {
     return worker;
   }
 
+  /**
+   * Drains: stops polling, then stops every trainer of this worker (each checkpoints and exits, and
+   * its session goes back to the queue at once for another worker), then waits for the activities
+   * to report and shuts down.
+   */
   @Override
   public void close() {
     factory.shutdown();
-    factory.awaitTermination(30, TimeUnit.SECONDS);
+    training.drain();
+    factory.awaitTermination(stopGrace.toSeconds() + 30, TimeUnit.SECONDS);
     service.shutdown();
     dataSource.close();
   }

@@ -2,7 +2,7 @@ package dev.cotrain.activities.config;
 
 import dev.cotrain.activities.storage.StorageLayout;
 import dev.cotrain.workflows.session.ConfigActivities;
-import dev.cotrain.workflows.session.TrainingSessionWorkflowImpl;
+import dev.cotrain.workflows.session.FailureTypes;
 import io.temporal.failure.ApplicationFailure;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -27,8 +27,7 @@ public class ConfigActivitiesImpl implements ConfigActivities {
     try {
       text = writer.render(input.sessionId(), input.spec());
     } catch (InvalidConfigException | IllegalArgumentException e) {
-      throw ApplicationFailure.newNonRetryableFailure(
-          e.getMessage(), TrainingSessionWorkflowImpl.CONFIG_ERROR);
+      throw ApplicationFailure.newNonRetryableFailure(e.getMessage(), FailureTypes.CONFIG_ERROR);
     }
     Path target = layout.generatedConfig(input.sessionId());
     try {

@@ -11,6 +11,11 @@ public class SessionActivitiesImpl implements SessionActivities {
   }
 
   @Override
+  public void registerSession(RegisterSession input) {
+    store.registerSession(input);
+  }
+
+  @Override
   public void recordStatus(StatusChange change) {
     store.recordStatus(change);
   }

@@ -2,21 +2,24 @@ package dev.cotrain.activities.session;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.cotrain.schema.SessionEvents;
+import dev.cotrain.schema.SessionEvent;
+import dev.cotrain.schema.SessionTransitions;
+import dev.cotrain.workflows.session.SessionActivities.RegisterSession;
 import dev.cotrain.workflows.session.SessionActivities.StatusChange;
+import dev.cotrain.workflows.session.TaskQueues;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Types;
-import java.util.LinkedHashMap;
-import java.util.Map;
+import java.util.List;
 import java.util.UUID;
 import javax.sql.DataSource;
 
 /**
- * Writes session status, per-step metrics and checkpoints to PostgreSQL, and in the same
- * transaction NOTIFYs {@link SessionEvents#CHANNEL} so the API relays them to WebSocket clients
- * (docs/websocket.md). Every write is an upsert: a retried activity may repeat any of them.
+ * Writes sessions, their transitions, per-step metrics, machine samples, DiLoCo outer steps and
+ * checkpoints to PostgreSQL, and in the same transaction NOTIFYs the live {@link SessionEvent}s, so
+ * the API relays them to WebSocket clients (docs/websocket.md). Every write is idempotent: a
+ * retried activity may repeat any.
  */
 public final class SessionStore {
 
@@ -41,56 +44,54 @@ public final class SessionStore {
     this.dataSource = dataSource;
   }
 
-  public void recordStatus(StatusChange change) {
-    boolean ended = change.status().isFinal();
-    Map<String, Object> event = new LinkedHashMap<>();
-    event.put("kind", "status");
-    event.put("sessionId", change.sessionId());
-    event.put("status", change.status().name());
-    event.put("finalModelPath", change.finalModelPath());
-    event.put("error", change.error());
+  /** Inserts the session's row and its {@code created} event unless the row exists. */
+  public void registerSession(RegisterSession session) {
+    UUID id = UUID.fromString(session.sessionId());
     inTransaction(
-        c -> {
-          try (PreparedStatement update =
-              c.prepareStatement(
-                  """
-                  UPDATE sessions SET status = ?,
-                      final_model_path = coalesce(?, final_model_path),
-                      error = ?,
-                      progress = CASE WHEN ? = 'COMPLETED' THEN 100 ELSE progress END,
-                      finished_at = CASE WHEN ? THEN coalesce(finished_at, now()) END,
-                      updated_at = now()
-                  WHERE id = ?
-                  """)) {
-            update.setString(1, change.status().name());
-            update.setString(2, change.finalModelPath());
-            update.setString(3, change.error());
-            update.setString(4, change.status().name());
-            update.setBoolean(5, ended);
-            update.setObject(6, UUID.fromString(change.sessionId()));
-            if (update.executeUpdate() != 1) {
-              throw new IllegalStateException("no session " + change.sessionId());
-            }
-          }
-          notify(c, event);
-        });
+        c ->
+            SessionTransitions.insertQueued(
+                c,
+                id,
+                TaskQueues.workflowId(session.sessionId()),
+                session.name(),
+                session.description() == null ? "" : session.description(),
+                session.request() == null ? "{}" : session.request()));
+  }
+
+  /** Applies one of the workflow's transitions (idempotent; see {@link SessionTransitions}). */
+  public void recordStatus(StatusChange change) {
+    inTransaction(
+        c ->
+            SessionTransitions.apply(
+                c,
+                new SessionTransitions.Transition(
+                    UUID.fromString(change.sessionId()),
+                    UUID.fromString(change.eventId()),
+                    change.seq(),
+                    change.status().name(),
+                    change.previous() == null ? null : change.previous().name(),
+                    change.cause(),
+                    change.attempt(),
+                    change.message(),
+                    change.finalModelPath())));
   }
 
   public void recordStep(String sessionId, StepMetrics m) {
     UUID id = UUID.fromString(sessionId);
-    Map<String, Object> event = new LinkedHashMap<>();
-    event.put("kind", "progress");
-    event.put("sessionId", sessionId);
-    event.put("step", m.step());
-    event.put("totalSteps", m.totalSteps());
-    event.put("epoch", m.epoch());
-    event.put("progress", m.progressPercent());
-    event.put("loss", m.loss());
-    event.put("accuracy", m.accuracy());
-    event.put("learningRate", m.learningRate());
-    event.put("batchSize", m.batchSize());
-    event.put("participants", m.participants());
-    event.put("tokensPerSecond", m.tokensPerSecond());
+    SessionEvent event =
+        new SessionEvent.Progress(
+            sessionId,
+            m.step(),
+            m.totalSteps(),
+            m.epoch(),
+            m.progressPercent(),
+            m.loss(),
+            finite(m.accuracy()),
+            finite(m.learningRate()),
+            finite(m.gradNorm()),
+            m.batchSize(),
+            finite(m.tokensPerSecond()),
+            m.participants());
     inTransaction(
         c -> {
           try (PreparedStatement insert =
@@ -121,7 +122,7 @@ public final class SessionStore {
                   """
                   UPDATE sessions SET progress = ?, latest_step = ?, total_steps = ?,
                       latest_loss = ?, latest_accuracy = ?, learning_rate = ?, updated_at = now()
-                  WHERE id = ?
+                  WHERE id = ? AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')
                   """)) {
             update.setDouble(1, m.progressPercent());
             update.setLong(2, m.step());
@@ -132,7 +133,7 @@ public final class SessionStore {
             update.setObject(7, id);
             update.executeUpdate();
           }
-          notify(c, event);
+          SessionTransitions.notify(c, event);
         });
   }
 
@@ -155,18 +156,72 @@ public final class SessionStore {
         });
   }
 
-  private void notify(Connection c, Map<String, Object> event) throws SQLException {
-    String payload;
+  /** One machine sample; stored once per (attempt, sample). */
+  public void recordSystem(SessionEvent.SystemSample sample) {
+    String gpus;
     try {
-      payload = json.writeValueAsString(event);
+      gpus = json.writeValueAsString(sample.gpus() == null ? List.of() : sample.gpus());
     } catch (JsonProcessingException e) {
       throw new IllegalStateException(e);
     }
-    try (PreparedStatement notify = c.prepareStatement("SELECT pg_notify(?, ?)")) {
-      notify.setString(1, SessionEvents.CHANNEL);
-      notify.setString(2, payload);
-      notify.execute();
-    }
+    inTransaction(
+        c -> {
+          try (PreparedStatement insert =
+              c.prepareStatement(
+                  """
+                  INSERT INTO system_metrics (session_id, attempt, sample, step, cpu_percent,
+                      rss_bytes, disk_read_bytes, disk_write_bytes, net_sent_bytes,
+                      net_recv_bytes, gpus)
+                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS jsonb))
+                  ON CONFLICT (session_id, attempt, sample) DO NOTHING
+                  """)) {
+            insert.setObject(1, UUID.fromString(sample.sessionId()));
+            insert.setInt(2, sample.attempt());
+            insert.setInt(3, sample.sample());
+            insert.setLong(4, sample.step());
+            setDouble(insert, 5, sample.cpuPercent());
+            insert.setObject(6, sample.rssBytes(), Types.BIGINT);
+            insert.setObject(7, sample.diskReadBytes(), Types.BIGINT);
+            insert.setObject(8, sample.diskWriteBytes(), Types.BIGINT);
+            insert.setObject(9, sample.netSentBytes(), Types.BIGINT);
+            insert.setObject(10, sample.netRecvBytes(), Types.BIGINT);
+            insert.setString(11, gpus);
+            if (insert.executeUpdate() == 0) {
+              return; // stored by an earlier try
+            }
+          }
+          SessionTransitions.notify(c, sample);
+        });
+  }
+
+  /** One DiLoCo outer step; a resumed attempt overwrites the ones it repeats. */
+  public void recordSync(SessionEvent.Sync sync) {
+    inTransaction(
+        c -> {
+          try (PreparedStatement upsert =
+              c.prepareStatement(
+                  """
+                  INSERT INTO sync_events (session_id, outer_step, step, participants, bytes,
+                                           seconds)
+                  VALUES (?, ?, ?, ?, ?, ?)
+                  ON CONFLICT (session_id, outer_step) DO UPDATE SET
+                      step = excluded.step, participants = excluded.participants,
+                      bytes = excluded.bytes, seconds = excluded.seconds, recorded_at = now()
+                  """)) {
+            upsert.setObject(1, UUID.fromString(sync.sessionId()));
+            upsert.setLong(2, sync.outerStep());
+            upsert.setLong(3, sync.step());
+            upsert.setInt(4, sync.participants());
+            upsert.setLong(5, sync.bytes());
+            upsert.setDouble(6, sync.seconds());
+            upsert.executeUpdate();
+          }
+          SessionTransitions.notify(c, sync);
+        });
+  }
+
+  private static Double finite(Double value) {
+    return value == null || value.isNaN() || value.isInfinite() ? null : value;
   }
 
   private static void setDouble(PreparedStatement s, int index, Double value) throws SQLException {

@@ -1,6 +1,7 @@
 package dev.cotrain.activities.training;
 
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import java.util.List;
 
 /**
  * The trainer's JSON-lines events (docs/protocol.md) that the worker acts on. Lines that are not
@@ -34,7 +35,27 @@ sealed interface TrainerEvent {
   @JsonIgnoreProperties(ignoreUnknown = true)
   record Done(long step, double loss, String finalPath) implements TrainerEvent {}
 
-  /** An event this worker does not act on (eval, sync, system, log, ...), kept for the log. */
+  /** The trainer's machine sample ({@code system}); counters are machine totals since boot. */
+  @JsonIgnoreProperties(ignoreUnknown = true)
+  record SystemSample(
+      Double cpuPercent,
+      Long rssBytes,
+      Long diskReadBytes,
+      Long diskWriteBytes,
+      Long netSentBytes,
+      Long netRecvBytes,
+      List<Gpu> gpus)
+      implements TrainerEvent {}
+
+  @JsonIgnoreProperties(ignoreUnknown = true)
+  record Gpu(int index, Double utilization, long memoryUsedBytes, long memoryTotalBytes) {}
+
+  /** A DiLoCo outer step ({@code sync}). */
+  @JsonIgnoreProperties(ignoreUnknown = true)
+  record Sync(long outerStep, long step, int participants, long bytes, double seconds)
+      implements TrainerEvent {}
+
+  /** An event this worker does not act on (eval, log, ...), kept for the log. */
   record Other(String event, String json) implements TrainerEvent {}
 
   /** A stdout line that is not a protocol event. */

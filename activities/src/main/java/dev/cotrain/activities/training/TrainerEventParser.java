@@ -36,6 +36,8 @@ final class TrainerEventParser {
         case "checkpoint" -> json.treeToValue(node, TrainerEvent.Checkpoint.class);
         case "error" -> json.treeToValue(node, TrainerEvent.Error.class);
         case "done" -> json.treeToValue(node, TrainerEvent.Done.class);
+        case "system" -> json.treeToValue(node, TrainerEvent.SystemSample.class);
+        case "sync" -> json.treeToValue(node, TrainerEvent.Sync.class);
         default -> new TrainerEvent.Other(event, trimmed);
       };
     } catch (JsonProcessingException e) {

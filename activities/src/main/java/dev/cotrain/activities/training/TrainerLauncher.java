@@ -9,9 +9,10 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Starts {@code <python> -m cotrain_core.train --config <file> [--resume <dir>]} with stdout piped
- * (the event stream) and stderr appended to the session's trainer log, and stops it: SIGTERM (the
- * trainer checkpoints and exits 4), then SIGKILL for the whole process tree after a grace period.
+ * Starts {@code <python> -m cotrain_core.train --config <file>} with stdout piped (the event
+ * stream) and stderr appended to the session's trainer log, and stops it: SIGTERM (the trainer
+ * checkpoints and exits 4), then SIGKILL for the whole process tree after a grace period. The
+ * trainer resumes by itself from the newest checkpoint whose manifest verifies.
  */
 public final class TrainerLauncher {
 
@@ -27,12 +28,9 @@ public final class TrainerLauncher {
     this.stopGrace = stopGrace;
   }
 
-  Process start(Path config, Path resumeFrom, Path stderrLog) throws IOException {
+  Process start(Path config, Path stderrLog) throws IOException {
     List<String> command = new ArrayList<>(python);
     command.addAll(List.of("-m", "cotrain_core.train", "--config", config.toString()));
-    if (resumeFrom != null) {
-      command.addAll(List.of("--resume", resumeFrom.toString()));
-    }
     Files.createDirectories(stderrLog.getParent());
     ProcessBuilder builder =
         new ProcessBuilder(command)
@@ -42,16 +40,23 @@ public final class TrainerLauncher {
     return builder.start();
   }
 
+  /**
+   * SIGTERM, then SIGKILL for the trainer and its descendants after the grace period; returns once
+   * the trainer has exited. Signals go through {@link ProcessHandle}, not {@link
+   * Process#destroy()}, which would also close the pipe that carries the trainer's last events (the
+   * checkpoint it writes on the way out).
+   */
   void stop(Process process) {
     List<ProcessHandle> children = process.descendants().toList();
-    process.destroy();
+    ProcessHandle trainer = process.toHandle();
+    trainer.destroy();
     try {
       if (!process.waitFor(stopGrace.toMillis(), TimeUnit.MILLISECONDS)) {
-        process.destroyForcibly();
+        trainer.destroyForcibly();
         process.waitFor(10, TimeUnit.SECONDS);
       }
     } catch (InterruptedException e) {
-      process.destroyForcibly();
+      trainer.destroyForcibly();
       Thread.currentThread().interrupt();
     }
     children.forEach(ProcessHandle::destroyForcibly);

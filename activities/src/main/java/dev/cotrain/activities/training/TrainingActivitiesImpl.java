@@ -1,10 +1,16 @@
 package dev.cotrain.activities.training;
 
+import dev.cotrain.activities.session.OrderedWriter;
 import dev.cotrain.activities.session.SessionStore;
 import dev.cotrain.activities.session.SessionStore.StepMetrics;
 import dev.cotrain.activities.storage.StorageLayout;
+import dev.cotrain.schema.SessionEvent;
+import dev.cotrain.workflows.session.FailureTypes;
+import dev.cotrain.workflows.session.SessionStatus;
+import dev.cotrain.workflows.session.TaskQueues;
 import dev.cotrain.workflows.session.TrainingActivities;
-import dev.cotrain.workflows.session.TrainingSessionWorkflowImpl;
+import dev.cotrain.workflows.session.TrainingSessionWorkflow;
+import dev.cotrain.workflows.session.TrainingSessionWorkflow.TrainerReport;
 import io.temporal.activity.Activity;
 import io.temporal.activity.ActivityExecutionContext;
 import io.temporal.client.ActivityCompletionException;
@@ -14,10 +20,12 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -35,14 +43,25 @@ public class TrainingActivitiesImpl implements TrainingActivities {
   static final int EXIT_DATA = 3;
   static final int EXIT_STOPPED = 4;
 
-  static final String TRAINER_CRASHED = "TrainerCrashed";
-  static final String TRAINER_FAILED = "TrainerFailed";
+  /** Metrics that may wait in memory for the database, per attempt (about 200 bytes each). */
+  static final int WRITE_CAPACITY = 200_000;
+
+  /** How long an ending attempt waits for its metrics to reach a database that is down. */
+  static final Duration FLUSH_LIMIT = Duration.ofMinutes(10);
+
+  /** Trainer messages carried in failures are cut to this many chars; the log keeps them whole. */
+  static final int MAX_MESSAGE_CHARS = 8 * 1024;
 
   private final StorageLayout layout;
   private final SessionStore store;
   private final TrainerLauncher launcher;
   private final Duration heartbeatEvery;
   private final TrainerEventParser parser = new TrainerEventParser();
+
+  /** Trainers of the attempts running on this worker, for {@link #drain()}. */
+  private final Set<Process> trainers = ConcurrentHashMap.newKeySet();
+
+  private volatile boolean draining;
 
   public TrainingActivitiesImpl(
       StorageLayout layout, SessionStore store, TrainerLauncher launcher, Duration heartbeatEvery) {
@@ -55,23 +74,25 @@ public class TrainingActivitiesImpl implements TrainingActivities {
   @Override
   public TrainingResult runTraining(RunTrainingInput input) {
     ActivityExecutionContext context = Activity.getExecutionContext();
-    Path resume = resumePoint(context, Path.of(input.checkpointDir())).orElse(null);
-    int attempt = context.getInfo().getAttempt();
     Path stderrLog = layout.trainingLogs(input.sessionId()).resolve("trainer.log");
-    log.info(
-        "session {} attempt {}: starting trainer{}",
-        input.sessionId(),
-        attempt,
-        resume == null ? "" : " resuming from " + resume);
-
+    log.info("session {} attempt {}: starting trainer", input.sessionId(), input.attempt());
+    if (draining) {
+      throw preempted("the worker is stopping", new Run(input));
+    }
     Process process;
     try {
-      process = launcher.start(Path.of(input.configPath()), resume, stderrLog);
+      process = launcher.start(Path.of(input.configPath()), stderrLog);
     } catch (IOException e) {
       throw ApplicationFailure.newFailure(
-          "could not start the trainer: " + e.getMessage(), TRAINER_CRASHED);
+          "could not start the trainer: " + e.getMessage(), FailureTypes.TRAINER_CRASHED);
     }
-    Run run = new Run(input.sessionId(), resume);
+    trainers.add(process);
+    if (draining) {
+      launcher.stop(process); // drain() ran between the check above and the add
+    }
+    Run run = new Run(input);
+    report(context, run, SessionStatus.STARTING, null);
+    OrderedWriter writer = new OrderedWriter("session-" + input.sessionId(), WRITE_CAPACITY);
     ScheduledExecutorService ticker =
         Executors.newSingleThreadScheduledExecutor(
             r -> {
@@ -80,7 +101,8 @@ public class TrainingActivitiesImpl implements TrainingActivities {
               return t;
             });
     // Heartbeats come from this one thread at a steady pace, so a trainer that is busy or silent
-    // (imports, data preparation) still shows as alive, and cancellation still arrives.
+    // (imports, data preparation) still shows as alive, and cancellation still arrives. They go
+    // on while a stopping trainer writes its checkpoint, which may take longer than the timeout.
     AtomicReference<ActivityCompletionException> stopped = new AtomicReference<>();
     ticker.scheduleAtFixedRate(
         () -> {
@@ -89,85 +111,157 @@ public class TrainingActivitiesImpl implements TrainingActivities {
           } catch (ActivityCompletionException e) {
             if (stopped.compareAndSet(null, e)) {
               log.info("session {}: activity stopped ({}), stopping trainer", run.sessionId, e);
-              launcher.stop(process);
+              Thread stopper = new Thread(() -> launcher.stop(process), "stop-" + run.sessionId);
+              stopper.setDaemon(true);
+              stopper.start();
             }
+          } catch (RuntimeException e) {
+            log.warn("session {}: heartbeat failed: {}", run.sessionId, e.toString());
           }
         },
         0,
         heartbeatEvery.toMillis(),
         TimeUnit.MILLISECONDS);
     try {
-      readEvents(process, run);
+      readEvents(process, run, writer, context);
       int exit = process.waitFor();
+      if (!writer.flush(FLUSH_LIMIT)) {
+        log.warn(
+            "session {}: {} metrics could not be stored within {}",
+            run.sessionId,
+            writer.pending(),
+            FLUSH_LIMIT);
+      }
       if (stopped.get() != null) {
         throw stopped.get();
       }
       return outcome(exit, run, stderrLog);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw ApplicationFailure.newFailure("worker interrupted", TRAINER_CRASHED);
+      throw ApplicationFailure.newFailureWithCause(
+          "worker interrupted", FailureTypes.TRAINER_CRASHED, null, run.progress.get());
     } finally {
       ticker.shutdownNow();
       if (process.isAlive()) {
         launcher.stop(process);
       }
+      trainers.remove(process);
+      writer.close();
     }
   }
 
-  /** The checkpoint named by the last heartbeat, if it still exists inside this session's tree. */
-  private static Optional<Path> resumePoint(ActivityExecutionContext context, Path checkpointDir) {
-    return context
-        .getHeartbeatDetails(TrainingProgress.class)
-        .map(TrainingProgress::checkpointPath)
-        .map(Path::of)
-        .map(p -> p.toAbsolutePath().normalize())
-        .filter(p -> p.startsWith(checkpointDir.toAbsolutePath().normalize()))
-        .filter(Files::isDirectory);
+  /**
+   * Stops every trainer of this worker for a shutdown: each gets SIGTERM, checkpoints and exits,
+   * and its attempt fails as preempted, which sends the session back to the queue at once. Returns
+   * when they have all exited (or were killed after the grace period).
+   */
+  public void drain() {
+    draining = true;
+    List<Thread> stoppers =
+        trainers.stream()
+            .map(
+                p -> {
+                  Thread t = new Thread(() -> launcher.stop(p), "drain-" + p.pid());
+                  t.start();
+                  return t;
+                })
+            .toList();
+    for (Thread t : stoppers) {
+      try {
+        t.join();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
   }
 
-  private void readEvents(Process process, Run run) {
+  private void readEvents(
+      Process process, Run run, OrderedWriter writer, ActivityExecutionContext context) {
     try (BufferedReader stdout = process.inputReader(StandardCharsets.UTF_8)) {
       for (String line = stdout.readLine(); line != null; line = stdout.readLine()) {
-        handle(parser.parse(line), run);
+        handle(parser.parse(line), run, writer, context);
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
   }
 
-  private void handle(TrainerEvent event, Run run) {
+  private void handle(
+      TrainerEvent event, Run run, OrderedWriter writer, ActivityExecutionContext context) {
     if (event instanceof TrainerEvent.Start start) {
       run.participants = Math.max(1, start.worldSize());
+      long resumed = start.resumedFrom() == null ? -1 : start.resumedFrom();
+      run.progress.updateAndGet(
+          p -> new TrainingProgress(p.step(), start.totalSteps(), p.loss(), resumed, null));
+      report(context, run, SessionStatus.RUNNING, start);
     } else if (event instanceof TrainerEvent.Step step) {
       run.progress.updateAndGet(
           p ->
               new TrainingProgress(
-                  step.step(), step.totalSteps(), step.loss(), p.checkpointPath()));
-      store(
-          run,
-          () ->
-              store.recordStep(
-                  run.sessionId,
-                  new StepMetrics(
-                      step.step(),
-                      step.totalSteps(),
-                      step.epoch(),
-                      step.progress() * 100.0,
-                      step.loss(),
-                      step.accuracy(),
-                      step.lr(),
-                      step.gradNorm(),
-                      step.batchSize(),
-                      step.tokensPerS(),
-                      run.participants)));
+                  step.step(),
+                  step.totalSteps(),
+                  step.loss(),
+                  p.checkpointStep(),
+                  p.checkpointPath()));
+      StepMetrics metrics =
+          new StepMetrics(
+              step.step(),
+              step.totalSteps(),
+              step.epoch(),
+              step.progress() * 100.0,
+              step.loss(),
+              step.accuracy(),
+              step.lr(),
+              step.gradNorm(),
+              step.batchSize(),
+              step.tokensPerS(),
+              run.participants);
+      writer.submit(() -> store.recordStep(run.sessionId, metrics));
     } else if (event instanceof TrainerEvent.Checkpoint checkpoint) {
       run.progress.updateAndGet(
-          p -> new TrainingProgress(p.step(), p.totalSteps(), p.loss(), checkpoint.path()));
-      store(
-          run,
+          p ->
+              new TrainingProgress(
+                  p.step(), p.totalSteps(), p.loss(), checkpoint.step(), checkpoint.path()));
+      writer.submit(
           () ->
               store.recordCheckpoint(
                   run.sessionId, checkpoint.step(), checkpoint.path(), checkpoint.bytes()));
+    } else if (event instanceof TrainerEvent.SystemSample sample) {
+      SessionEvent.SystemSample stored =
+          new SessionEvent.SystemSample(
+              run.sessionId,
+              run.attempt,
+              ++run.systemSamples,
+              run.progress.get().step(),
+              sample.cpuPercent(),
+              sample.rssBytes(),
+              sample.diskReadBytes(),
+              sample.diskWriteBytes(),
+              sample.netSentBytes(),
+              sample.netRecvBytes(),
+              sample.gpus() == null
+                  ? List.of()
+                  : sample.gpus().stream()
+                      .map(
+                          g ->
+                              new SessionEvent.Gpu(
+                                  g.index(),
+                                  g.utilization(),
+                                  g.memoryUsedBytes(),
+                                  g.memoryTotalBytes()))
+                      .toList());
+      writer.submit(() -> store.recordSystem(stored));
+    } else if (event instanceof TrainerEvent.Sync sync) {
+      SessionEvent.Sync stored =
+          new SessionEvent.Sync(
+              run.sessionId,
+              sync.outerStep(),
+              sync.step(),
+              sync.participants(),
+              sync.bytes(),
+              sync.seconds());
+      writer.submit(() -> store.recordSync(stored));
     } else if (event instanceof TrainerEvent.Error error) {
       run.error = error;
     } else if (event instanceof TrainerEvent.Done done) {
@@ -180,14 +274,23 @@ public class TrainingActivitiesImpl implements TrainingActivities {
   }
 
   /**
-   * Training outlives a database outage: a failed metrics write is logged and skipped rather than
-   * killing hours of training. The trainer's checkpoints, not these rows, are what resume needs.
+   * Tells the workflow that the trainer was launched (STARTING) or started training (RUNNING). A
+   * lost report only delays the status the row shows, so a failure is logged, not fatal.
    */
-  private static void store(Run run, Runnable write) {
+  private static void report(
+      ActivityExecutionContext context, Run run, SessionStatus phase, TrainerEvent.Start start) {
     try {
-      write.run();
+      context
+          .getWorkflowClient()
+          .newWorkflowStub(TrainingSessionWorkflow.class, TaskQueues.workflowId(run.sessionId))
+          .trainerReport(
+              new TrainerReport(
+                  run.attempt,
+                  phase,
+                  start == null ? null : start.resumedFrom(),
+                  start == null ? 0 : start.totalSteps()));
     } catch (RuntimeException e) {
-      log.warn("session {}: could not store trainer event: {}", run.sessionId, e.getMessage());
+      log.warn("session {}: could not report {}: {}", run.sessionId, phase, e.getMessage());
     }
   }
 
@@ -195,30 +298,48 @@ public class TrainingActivitiesImpl implements TrainingActivities {
     if (exit == 0 && run.done != null) {
       return new TrainingResult(run.done.finalPath(), run.done.step(), run.done.loss());
     }
-    String message = run.error != null ? run.error.message() : describeExit(exit, stderrLog);
+    String message =
+        bounded(run.error != null ? run.error.message() : describeExit(exit, stderrLog));
+    TrainingProgress progress = run.progress.get();
     if (exit == EXIT_CONFIG) {
-      throw ApplicationFailure.newNonRetryableFailure(
-          message, TrainingSessionWorkflowImpl.CONFIG_ERROR);
+      throw ApplicationFailure.newNonRetryableFailureWithCause(
+          message, FailureTypes.CONFIG_ERROR, null, progress);
     }
     if (exit == EXIT_DATA) {
-      throw ApplicationFailure.newNonRetryableFailure(
-          message, TrainingSessionWorkflowImpl.DATA_ERROR);
+      throw ApplicationFailure.newNonRetryableFailureWithCause(
+          message, FailureTypes.DATA_ERROR, null, progress);
     }
     if (run.error != null && !run.error.retryable()) {
       // The trainer knows a rerun would fail the same way (e.g. the loss diverged).
-      throw ApplicationFailure.newNonRetryableFailure(message, TRAINER_FAILED);
+      throw ApplicationFailure.newNonRetryableFailureWithCause(
+          message, FailureTypes.TRAINER_FAILED, null, progress);
     }
-    throw ApplicationFailure.newFailure(message, TRAINER_CRASHED);
+    if (exit == EXIT_STOPPED) {
+      throw preempted(message, run);
+    }
+    throw ApplicationFailure.newFailureWithCause(
+        message, FailureTypes.TRAINER_CRASHED, null, progress);
+  }
+
+  private static ApplicationFailure preempted(String message, Run run) {
+    return ApplicationFailure.newFailureWithCause(
+        message, FailureTypes.TRAINER_PREEMPTED, null, run.progress.get());
   }
 
   private static String describeExit(int exit, Path stderrLog) {
     String what =
         switch (exit) {
           case 0 -> "trainer exited without a done event";
-          case EXIT_STOPPED -> "trainer stopped after writing a checkpoint";
+          case EXIT_STOPPED -> "trainer stopped by a signal after writing a checkpoint";
           default -> "trainer exited with code " + exit;
         };
     return lastLine(stderrLog).map(l -> what + ": " + l).orElse(what);
+  }
+
+  private static String bounded(String message) {
+    return message.length() <= MAX_MESSAGE_CHARS
+        ? message
+        : message.substring(0, MAX_MESSAGE_CHARS) + " … (cut; see the trainer log)";
   }
 
   /** The last non-blank line of the trainer's stderr log (read from its last 8 KiB). */
@@ -241,16 +362,17 @@ public class TrainingActivitiesImpl implements TrainingActivities {
   /** What one attempt has seen of its trainer so far. */
   private static final class Run {
     final String sessionId;
-    final AtomicReference<TrainingProgress> progress;
+    final int attempt;
+    final AtomicReference<TrainingProgress> progress =
+        new AtomicReference<>(new TrainingProgress(0, 0, 0.0, -1, null));
     volatile int participants = 1;
+    int systemSamples; // only touched by the thread reading the trainer's events
     volatile TrainerEvent.Error error;
     volatile TrainerEvent.Done done;
 
-    Run(String sessionId, Path resume) {
-      this.sessionId = sessionId;
-      this.progress =
-          new AtomicReference<>(
-              new TrainingProgress(0, 0, 0.0, resume == null ? null : resume.toString()));
+    Run(RunTrainingInput input) {
+      this.sessionId = input.sessionId();
+      this.attempt = input.attempt();
     }
   }
 }

@@ -33,7 +33,7 @@ class TrainerEventParserTest {
     assertThat(events).anyMatch(TrainerEvent.Checkpoint.class::isInstance);
   }
 
-  /** A two-worker DiLoCo run: the start event's world size and the sync events. */
+  /** A two-worker DiLoCo run: the start event's world size, the sync and system events. */
   @Test
   void parsesTheCheckedInDilocoStream() throws IOException {
     List<TrainerEvent> events =
@@ -47,9 +47,17 @@ class TrainerEventParserTest {
         .singleElement()
         .extracting(e -> ((TrainerEvent.Start) e).worldSize())
         .isEqualTo(2);
+    List<TrainerEvent.Sync> syncs =
+        events.stream()
+            .filter(TrainerEvent.Sync.class::isInstance)
+            .map(TrainerEvent.Sync.class::cast)
+            .toList();
+    assertThat(syncs).hasSize(4).allMatch(s -> s.participants() == 2 && s.bytes() > 0);
+    assertThat(syncs).extracting(TrainerEvent.Sync::outerStep).containsExactly(1L, 2L, 3L, 4L);
     assertThat(events)
-        .filteredOn(e -> e instanceof TrainerEvent.Other other && other.event().equals("sync"))
-        .hasSize(4);
+        .filteredOn(TrainerEvent.SystemSample.class::isInstance)
+        .isNotEmpty()
+        .allMatch(e -> ((TrainerEvent.SystemSample) e).rssBytes() > 0);
     assertThat(events.get(events.size() - 1)).isInstanceOf(TrainerEvent.Done.class);
   }
 
@@ -77,5 +85,14 @@ class TrainerEventParserTest {
         .isEqualTo(new TrainerEvent.Done(5, 1.5, "/f"));
     assertThat(parser.parse("{\"v\":1,\"event\":\"eval\",\"loss\":1.0}"))
         .isInstanceOf(TrainerEvent.Other.class);
+    assertThat(
+            parser.parse(
+                "{\"v\":1,\"event\":\"system\",\"cpu_percent\":150.0,\"rss_bytes\":7,"
+                    + "\"disk_read_bytes\":1,\"disk_write_bytes\":2,\"net_sent_bytes\":3,"
+                    + "\"net_recv_bytes\":4,\"gpus\":[{\"index\":0,\"utilization\":null,"
+                    + "\"memory_used_bytes\":5,\"memory_total_bytes\":6}]}"))
+        .isEqualTo(
+            new TrainerEvent.SystemSample(
+                150.0, 7L, 1L, 2L, 3L, 4L, List.of(new TrainerEvent.Gpu(0, null, 5, 6))));
   }
 }

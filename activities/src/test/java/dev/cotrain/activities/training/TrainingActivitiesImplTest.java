@@ -6,15 +6,16 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import dev.cotrain.activities.TestDatabase;
 import dev.cotrain.activities.session.SessionStore;
 import dev.cotrain.activities.storage.StorageLayout;
+import dev.cotrain.workflows.session.FailureTypes;
 import dev.cotrain.workflows.session.TrainingActivities;
 import dev.cotrain.workflows.session.TrainingActivities.RunTrainingInput;
 import dev.cotrain.workflows.session.TrainingActivities.TrainingProgress;
 import dev.cotrain.workflows.session.TrainingActivities.TrainingResult;
-import dev.cotrain.workflows.session.TrainingSessionWorkflowImpl;
 import io.temporal.activity.ActivityOptions;
 import io.temporal.common.RetryOptions;
 import io.temporal.failure.ActivityFailure;
 import io.temporal.failure.ApplicationFailure;
+import io.temporal.failure.CanceledFailure;
 import io.temporal.testing.TestActivityEnvironment;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -22,7 +23,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -36,6 +39,7 @@ class TrainingActivitiesImplTest {
   private final String sessionId = UUID.randomUUID().toString();
   private final List<TrainingProgress> heartbeats = new CopyOnWriteArrayList<>();
   private TestActivityEnvironment env;
+  private TrainingActivitiesImpl impl;
   private StorageLayout layout;
 
   @BeforeEach
@@ -44,13 +48,14 @@ class TrainingActivitiesImplTest {
     db.insertSession(sessionId);
     env = TestActivityEnvironment.newInstance();
     Path fakeTrainer = Path.of("src/test/resources/fake_trainer").toAbsolutePath();
-    env.registerActivitiesImplementations(
+    impl =
         new TrainingActivitiesImpl(
             layout,
             new SessionStore(db.dataSource()),
             new TrainerLauncher(
                 List.of("env", "PYTHONPATH=" + fakeTrainer, "python3"), Duration.ofSeconds(5)),
-            Duration.ofMillis(50)));
+            Duration.ofMillis(50));
+    env.registerActivitiesImplementations(impl);
     env.setActivityHeartbeatListener(TrainingProgress.class, heartbeats::add);
   }
 
@@ -72,6 +77,7 @@ class TrainingActivitiesImplTest {
         .anyMatch(
             p ->
                 p.step() >= 2
+                    && p.checkpointStep() == 2
                     && layout
                         .checkpoints(sessionId)
                         .resolve("step-2")
@@ -87,7 +93,7 @@ class TrainingActivitiesImplTest {
             ActivityFailure.class, () -> activity().runTraining(input("config-error")));
 
     ApplicationFailure cause = (ApplicationFailure) failure.getCause();
-    assertThat(cause.getType()).isEqualTo(TrainingSessionWorkflowImpl.CONFIG_ERROR);
+    assertThat(cause.getType()).isEqualTo(FailureTypes.CONFIG_ERROR);
     assertThat(cause.isNonRetryable()).isTrue();
     assertThat(cause.getOriginalMessage()).isEqualTo("model.size: 7B is too big");
   }
@@ -110,25 +116,77 @@ class TrainingActivitiesImplTest {
 
     ApplicationFailure cause = (ApplicationFailure) failure.getCause();
     assertThat(cause.isNonRetryable()).isFalse();
+    assertThat(cause.getType()).isEqualTo(FailureTypes.TRAINER_CRASHED);
     assertThat(cause.getOriginalMessage())
         .isEqualTo("trainer exited with code 1: RuntimeError: the GPU fell off the bus");
+    // The workflow tells progress from a crash loop by the checkpoint the attempt reached.
+    assertThat(cause.getDetails().get(TrainingProgress.class).checkpointStep()).isEqualTo(2);
   }
 
   @Test
-  void retryResumesFromTheCheckpointInTheLastHeartbeat() throws IOException {
-    Path checkpoint = Files.createDirectories(layout.checkpoints(sessionId).resolve("step-2"));
-    env.setHeartbeatDetails(new TrainingProgress(2, 3, 1.5, checkpoint.toString()));
+  void trainerStoppedFromOutsideAfterACheckpointIsPreempted() throws IOException {
+    ActivityFailure failure =
+        catchThrowableOfType(ActivityFailure.class, () -> activity().runTraining(input("preempt")));
 
-    activity().runTraining(input("ok"));
-
-    String argv = Files.readString(layout.checkpoints(sessionId).resolve("argv.json"));
-    assertThat(argv).contains("\"--resume\", \"" + checkpoint + "\"");
+    ApplicationFailure cause = (ApplicationFailure) failure.getCause();
+    assertThat(cause.getType()).isEqualTo(FailureTypes.TRAINER_PREEMPTED);
+    assertThat(cause.isNonRetryable()).isFalse();
+    assertThat(cause.getDetails().get(TrainingProgress.class).checkpointStep()).isEqualTo(2);
   }
 
   @Test
-  void heartbeatCheckpointOutsideTheSessionsTreeIsIgnored() throws IOException {
-    Path elsewhere = Files.createDirectories(root.resolve("elsewhere"));
-    env.setHeartbeatDetails(new TrainingProgress(2, 3, 1.5, elsewhere.toString()));
+  void cancellationStopsTheTrainerWithACheckpointAndLeavesNoProcess() throws Exception {
+    RunTrainingInput input = input("slow");
+    CompletableFuture<CanceledFailure> run =
+        CompletableFuture.supplyAsync(
+            () -> catchThrowableOfType(CanceledFailure.class, () -> activity().runTraining(input)));
+    awaitMetricSteps(3);
+
+    env.requestCancelActivity();
+
+    assertThat(run.get(30, TimeUnit.SECONDS)).isNotNull();
+    assertThat(db.checkpointPaths(sessionId)).hasSize(1);
+    assertThat(trainers()).isEmpty();
+  }
+
+  @Test
+  void drainStopsEveryTrainerWhichCheckpointsAndIsPreempted() throws Exception {
+    RunTrainingInput input = input("slow");
+    CompletableFuture<ActivityFailure> run =
+        CompletableFuture.supplyAsync(
+            () -> catchThrowableOfType(ActivityFailure.class, () -> activity().runTraining(input)));
+    awaitMetricSteps(3);
+
+    impl.drain();
+
+    ApplicationFailure cause = (ApplicationFailure) run.get(30, TimeUnit.SECONDS).getCause();
+    assertThat(cause.getType()).isEqualTo(FailureTypes.TRAINER_PREEMPTED);
+    long checkpointStep = cause.getDetails().get(TrainingProgress.class).checkpointStep();
+    assertThat(checkpointStep).isGreaterThanOrEqualTo(3);
+    // Every step up to the checkpoint was stored before the attempt ended.
+    assertThat(db.metricSteps(sessionId)).hasSizeGreaterThanOrEqualTo((int) checkpointStep);
+    assertThat(trainers()).isEmpty();
+  }
+
+  private void awaitMetricSteps(int steps) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (db.metricSteps(sessionId).size() < steps) {
+      assertThat(System.nanoTime()).as("%d steps stored within 30 s", steps).isLessThan(deadline);
+      Thread.sleep(20);
+    }
+  }
+
+  /** Processes of this test's trainer still alive. */
+  private List<ProcessHandle> trainers() {
+    return ProcessHandle.allProcesses()
+        .filter(p -> p.info().commandLine().orElse("").contains(sessionId))
+        .toList();
+  }
+
+  @Test
+  void trainerFindsItsNewestCheckpointItselfRatherThanFromAHeartbeat() throws IOException {
+    Path stale = Files.createDirectories(layout.checkpoints(sessionId).resolve("step-1"));
+    env.setHeartbeatDetails(new TrainingProgress(1, 3, 1.5, 1, stale.toString()));
 
     activity().runTraining(input("ok"));
 
@@ -161,6 +219,6 @@ class TrainingActivitiesImplTest {
             .formatted(
                 sessionId, mode, layout.finalModel(sessionId), layout.checkpoints(sessionId)));
     return new RunTrainingInput(
-        sessionId, config.toString(), layout.checkpoints(sessionId).toString());
+        sessionId, 1, config.toString(), layout.checkpoints(sessionId).toString());
   }
 }

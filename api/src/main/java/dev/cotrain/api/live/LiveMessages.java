@@ -1,10 +1,15 @@
 package dev.cotrain.api.live;
 
+import dev.cotrain.schema.SessionEvent;
+import java.util.List;
+
 /** The JSON text frames sent to WebSocket subscribers; see docs/websocket.md. */
 final class LiveMessages {
 
   static final String PROGRESS = "training.progress";
   static final String STATUS = "session.status";
+  static final String SYSTEM = "system.metrics";
+  static final String SYNC = "diloco.sync";
 
   private LiveMessages() {}
 
@@ -23,11 +28,51 @@ final class LiveMessages {
 
   record Metrics(Double accuracy, Double learningRate, Integer batchSize) {}
 
+  /**
+   * A lifecycle transition (or, as the first message, the current state). {@code error} is the
+   * message of a FAILED session; {@code message} may be cut ({@code messageCut}), the REST API has
+   * it whole; {@code eventId} and {@code at} are those of the session's event (null in a snapshot
+   * of a session without events).
+   */
   record SessionStatus(
       String type,
       String sessionId,
       String status,
       Double progress,
       String finalModelPath,
-      String error) {}
+      String error,
+      String previousStatus,
+      String cause,
+      Integer attempt,
+      String message,
+      boolean messageCut,
+      Long eventId,
+      String at) {}
+
+  /**
+   * A machine sample of the trainer (about every 30 s): its rank-0 process's CPU (100 = one core)
+   * and memory, the machine's disk and network byte counters since boot, and each GPU.
+   */
+  record SystemMetrics(
+      String type,
+      String sessionId,
+      int attempt,
+      long step,
+      Double cpuPercent,
+      Long rssBytes,
+      Long diskReadBytes,
+      Long diskWriteBytes,
+      Long netSentBytes,
+      Long netRecvBytes,
+      List<SessionEvent.Gpu> gpus) {}
+
+  /** A DiLoCo outer step: who took part, how many bytes each all-reduced, how long it took. */
+  record DilocoSync(
+      String type,
+      String sessionId,
+      long outerStep,
+      long step,
+      int participants,
+      long bytes,
+      double seconds) {}
 }

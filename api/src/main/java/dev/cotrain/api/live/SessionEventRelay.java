@@ -3,8 +3,11 @@ package dev.cotrain.api.live;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cotrain.api.session.SessionEventRow;
 import dev.cotrain.api.session.SessionRepository;
 import dev.cotrain.api.session.SessionRow;
+import dev.cotrain.schema.SessionEvent;
+import dev.cotrain.schema.SessionEvents;
 import dev.cotrain.workflows.session.SessionStatus;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -83,23 +86,52 @@ class SessionEventRelay implements DisposableBean {
 
   /** A NOTIFY payload, as the workers' activities send it. Malformed payloads are dropped. */
   void publish(String payload) {
-    JsonNode event;
+    SessionEvent event;
     try {
-      event = mapper.readTree(payload);
-    } catch (JsonProcessingException e) {
-      log.warn("Dropping a session event that is not JSON: {}", e.getOriginalMessage());
+      event = SessionEvents.decode(payload);
+    } catch (IllegalArgumentException e) {
+      log.warn("Dropping a session event: {}", e.getMessage());
       return;
     }
-    UUID sessionId = uuid(event.path("sessionId").asText(null));
+    UUID sessionId = uuid(event.sessionId());
     if (sessionId == null) {
       log.warn("Dropping a session event without a valid sessionId");
       return;
     }
-    String kind = event.path("kind").asText("");
-    switch (kind) {
-      case "progress" -> submit(() -> dispatch(sessionId, progress(sessionId, event)));
-      case "status" -> submit(() -> dispatch(sessionId, status(sessionId, event)));
-      default -> log.warn("Dropping a session event of unknown kind '{}'", kind);
+    if (event instanceof SessionEvent.Progress progress) {
+      submit(() -> dispatch(sessionId, progress(progress)));
+    } else if (event instanceof SessionEvent.Status status) {
+      submit(() -> dispatch(sessionId, status(sessionId, status)));
+    } else if (event instanceof SessionEvent.SystemSample sample) {
+      submit(
+          () ->
+              dispatch(
+                  sessionId,
+                  new LiveMessages.SystemMetrics(
+                      LiveMessages.SYSTEM,
+                      sample.sessionId(),
+                      sample.attempt(),
+                      sample.step(),
+                      sample.cpuPercent(),
+                      sample.rssBytes(),
+                      sample.diskReadBytes(),
+                      sample.diskWriteBytes(),
+                      sample.netSentBytes(),
+                      sample.netRecvBytes(),
+                      sample.gpus())));
+    } else if (event instanceof SessionEvent.Sync sync) {
+      submit(
+          () ->
+              dispatch(
+                  sessionId,
+                  new LiveMessages.DilocoSync(
+                      LiveMessages.SYNC,
+                      sync.sessionId(),
+                      sync.outerStep(),
+                      sync.step(),
+                      sync.participants(),
+                      sync.bytes(),
+                      sync.seconds())));
     }
   }
 
@@ -137,44 +169,48 @@ class SessionEventRelay implements DisposableBean {
     }
   }
 
-  private Object progress(UUID sessionId, JsonNode event) {
+  private static Object progress(SessionEvent.Progress event) {
     return new LiveMessages.TrainingProgress(
         LiveMessages.PROGRESS,
-        sessionId.toString(),
-        longOrNull(event, "step"),
-        longOrNull(event, "totalSteps"),
-        intOrNull(event, "epoch"),
-        doubleOrNull(event, "progress"),
-        doubleOrNull(event, "loss"),
-        intOrNull(event, "participants"),
-        new LiveMessages.Metrics(
-            doubleOrNull(event, "accuracy"),
-            doubleOrNull(event, "learningRate"),
-            intOrNull(event, "batchSize")),
-        doubleOrNull(event, "tokensPerSecond"));
+        event.sessionId(),
+        event.step(),
+        event.totalSteps(),
+        event.epoch(),
+        event.progress(),
+        event.loss(),
+        event.participants(),
+        new LiveMessages.Metrics(event.accuracy(), event.learningRate(), event.batchSize()),
+        event.tokensPerSecond());
   }
 
   /** Status events carry no progress; it is 100 for COMPLETED, else the stored one. */
-  private Object status(UUID sessionId, JsonNode event) {
-    String status = event.path("status").asText(null);
+  private Object status(UUID sessionId, SessionEvent.Status event) {
     Double progress =
-        SessionStatus.COMPLETED.name().equals(status)
+        SessionStatus.COMPLETED.name().equals(event.status())
             ? Double.valueOf(100.0)
             : subscribers.containsKey(sessionId)
                 ? sessions.find(sessionId).map(SessionRow::progress).orElse(null)
                 : null;
     return new LiveMessages.SessionStatus(
         LiveMessages.STATUS,
-        sessionId.toString(),
-        status,
+        event.sessionId(),
+        event.status(),
         progress,
-        textOrNull(event, "finalModelPath"),
-        textOrNull(event, "error"));
+        event.finalModelPath(),
+        SessionStatus.FAILED.name().equals(event.status()) ? event.message() : null,
+        event.previousStatus(),
+        event.cause(),
+        event.attempt(),
+        event.message(),
+        event.messageCut(),
+        event.eventId(),
+        event.at());
   }
 
   private boolean sendSnapshot(SessionRow row, WebSocketSession socket) {
     String sessionId = row.id().toString();
     boolean completed = SessionStatus.COMPLETED.name().equals(row.status());
+    Optional<SessionEventRow> latest = sessions.latestEvent(row.id());
     Object status =
         new LiveMessages.SessionStatus(
             LiveMessages.STATUS,
@@ -182,7 +218,14 @@ class SessionEventRelay implements DisposableBean {
             row.status(),
             completed ? 100.0 : row.progress(),
             row.finalModelPath(),
-            row.error());
+            row.error(),
+            latest.map(SessionEventRow::previousStatus).orElse(null),
+            latest.map(SessionEventRow::cause).orElse(null),
+            row.attempt(),
+            latest.map(SessionEventRow::message).orElse(null),
+            false,
+            latest.map(SessionEventRow::id).orElse(null),
+            latest.map(e -> e.at().toString()).orElse(null));
     if (!send(socket, frame(status))) {
       return false;
     }
@@ -287,23 +330,8 @@ class SessionEventRelay implements DisposableBean {
     }
   }
 
-  private static Long longOrNull(JsonNode node, String field) {
-    JsonNode value = node.path(field);
-    return value.isNumber() ? value.asLong() : null;
-  }
-
   private static Integer intOrNull(JsonNode node, String field) {
     JsonNode value = node.path(field);
     return value.isNumber() ? value.asInt() : null;
-  }
-
-  private static Double doubleOrNull(JsonNode node, String field) {
-    JsonNode value = node.path(field);
-    return value.isNumber() ? value.asDouble() : null;
-  }
-
-  private static String textOrNull(JsonNode node, String field) {
-    JsonNode value = node.path(field);
-    return value.isTextual() ? value.asText() : null;
   }
 }

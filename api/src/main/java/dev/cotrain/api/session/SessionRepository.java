@@ -1,6 +1,10 @@
 package dev.cotrain.api.session;
 
-import dev.cotrain.workflows.session.SessionStatus;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cotrain.schema.SessionTransitions;
+import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Instant;
@@ -8,10 +12,11 @@ import java.time.OffsetDateTime;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
+import javax.sql.DataSource;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
-/** The sessions and metrics tables, as the API reads and creates them. */
+/** The sessions, metrics and session_events tables, as the API reads and writes them. */
 @Repository
 public class SessionRepository {
 
@@ -20,43 +25,164 @@ public class SessionRepository {
       SELECT s.id, s.workflow_id, s.name, s.description, s.request::text AS request, s.status,
              s.progress, s.latest_step, s.total_steps, s.latest_loss, s.latest_accuracy,
              s.learning_rate, m.epoch AS latest_epoch, m.tokens_per_s AS latest_tokens_per_s,
-             s.final_model_path, s.error, s.created_at, s.updated_at, s.finished_at
+             s.final_model_path, s.error, s.attempt, s.created_at, s.updated_at, s.finished_at
         FROM sessions s
         LEFT JOIN metrics m ON m.session_id = s.id AND m.step = s.latest_step
       """;
 
+  private static final ObjectMapper JSON = new ObjectMapper();
+
   private final JdbcClient jdbc;
+  private final DataSource dataSource;
 
-  SessionRepository(JdbcClient jdbc) {
+  SessionRepository(JdbcClient jdbc, DataSource dataSource) {
     this.jdbc = jdbc;
+    this.dataSource = dataSource;
   }
 
-  void insertQueued(UUID id, String workflowId, String name, String description, String request) {
-    jdbc.sql(
-            """
-            INSERT INTO sessions (id, workflow_id, name, description, request, status)
-            VALUES (:id, :workflowId, :name, :description, CAST(:request AS jsonb), :status)
-            """)
-        .param("id", id)
-        .param("workflowId", workflowId)
-        .param("name", name)
-        .param("description", description)
-        .param("request", request)
-        .param("status", SessionStatus.QUEUED.name())
-        .update();
+  /** Inserts the session as QUEUED with its created event unless it exists; true if inserted. */
+  boolean insertQueued(
+      UUID id, String workflowId, String name, String description, String request) {
+    return inTransaction(
+        c -> SessionTransitions.insertQueued(c, id, workflowId, name, description, request));
   }
 
-  void markFailed(UUID id, String error) {
-    jdbc.sql(
+  /** Applies a transition decided by the API (the reconciler); see {@link SessionTransitions}. */
+  boolean apply(SessionTransitions.Transition transition) {
+    return inTransaction(c -> SessionTransitions.apply(c, transition));
+  }
+
+  /** Sessions not in a final status, least recently updated first. */
+  List<SessionRow> open(int limit) {
+    return jdbc.sql(
+            SELECT_SESSION
+                + " WHERE s.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
+                + " ORDER BY s.updated_at LIMIT :limit")
+        .param("limit", limit)
+        .query(SessionRepository::session)
+        .list();
+  }
+
+  /** The session's transitions after {@code afterId}, oldest first, at most {@code limit}. */
+  List<SessionEventRow> events(UUID id, long afterId, int limit) {
+    return jdbc.sql(
             """
-            UPDATE sessions
-               SET status = :status, error = :error, updated_at = now(), finished_at = now()
-             WHERE id = :id
+            SELECT id, at, status, previous_status, cause, attempt, message
+              FROM session_events
+             WHERE session_id = :id AND id > :afterId
+             ORDER BY id
+             LIMIT :limit
             """)
         .param("id", id)
-        .param("status", SessionStatus.FAILED.name())
-        .param("error", error)
-        .update();
+        .param("afterId", afterId)
+        .param("limit", limit)
+        .query(SessionRepository::event)
+        .list();
+  }
+
+  /** Machine samples in the order they were taken, at most {@code limit} after {@code skip}. */
+  List<SystemSampleRow> systemSamples(UUID id, int limit, long skip) {
+    return jdbc.sql(
+            """
+            SELECT attempt, sample, step, cpu_percent, rss_bytes, disk_read_bytes,
+                   disk_write_bytes, net_sent_bytes, net_recv_bytes, gpus::text AS gpus,
+                   recorded_at
+              FROM system_metrics WHERE session_id = :id
+             ORDER BY recorded_at, attempt, sample
+             LIMIT :limit OFFSET :skip
+            """)
+        .param("id", id)
+        .param("limit", limit)
+        .param("skip", skip)
+        .query(
+            (rs, n) ->
+                new SystemSampleRow(
+                    rs.getInt("attempt"),
+                    rs.getInt("sample"),
+                    rs.getLong("step"),
+                    rs.getObject("cpu_percent", Double.class),
+                    rs.getObject("rss_bytes", Long.class),
+                    rs.getObject("disk_read_bytes", Long.class),
+                    rs.getObject("disk_write_bytes", Long.class),
+                    rs.getObject("net_sent_bytes", Long.class),
+                    rs.getObject("net_recv_bytes", Long.class),
+                    json(rs.getString("gpus")),
+                    instant(rs, "recorded_at")))
+        .list();
+  }
+
+  /** DiLoCo outer steps after {@code afterOuterStep}, in order, at most {@code limit}. */
+  List<SyncRow> syncs(UUID id, long afterOuterStep, int limit) {
+    return jdbc.sql(
+            """
+            SELECT outer_step, step, participants, bytes, seconds, recorded_at
+              FROM sync_events WHERE session_id = :id AND outer_step > :after
+             ORDER BY outer_step LIMIT :limit
+            """)
+        .param("id", id)
+        .param("after", afterOuterStep)
+        .param("limit", limit)
+        .query(
+            (rs, n) ->
+                new SyncRow(
+                    rs.getLong("outer_step"),
+                    rs.getLong("step"),
+                    rs.getInt("participants"),
+                    rs.getLong("bytes"),
+                    rs.getDouble("seconds"),
+                    instant(rs, "recorded_at")))
+        .list();
+  }
+
+  private static JsonNode json(String text) {
+    try {
+      return JSON.readTree(text);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("a stored JSON column does not parse", e);
+    }
+  }
+
+  /** The session's newest transition, if any. */
+  public Optional<SessionEventRow> latestEvent(UUID id) {
+    return jdbc.sql(
+            """
+            SELECT id, at, status, previous_status, cause, attempt, message
+              FROM session_events WHERE session_id = :id ORDER BY id DESC LIMIT 1
+            """)
+        .param("id", id)
+        .query(SessionRepository::event)
+        .optional();
+  }
+
+  private static SessionEventRow event(ResultSet rs, int n) throws SQLException {
+    return new SessionEventRow(
+        rs.getLong("id"),
+        instant(rs, "at"),
+        rs.getString("status"),
+        rs.getString("previous_status"),
+        rs.getString("cause"),
+        rs.getInt("attempt"),
+        rs.getString("message"));
+  }
+
+  private interface ConnectionWork {
+    boolean run(Connection c) throws SQLException;
+  }
+
+  private boolean inTransaction(ConnectionWork work) {
+    try (Connection c = dataSource.getConnection()) {
+      c.setAutoCommit(false);
+      try {
+        boolean result = work.run(c);
+        c.commit();
+        return result;
+      } catch (SQLException | RuntimeException e) {
+        c.rollback();
+        throw e;
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException("database write failed: " + e.getMessage(), e);
+    }
   }
 
   public Optional<SessionRow> find(UUID id) {
@@ -123,6 +249,7 @@ public class SessionRepository {
         rs.getObject("latest_tokens_per_s", Double.class),
         rs.getString("final_model_path"),
         rs.getString("error"),
+        rs.getInt("attempt"),
         instant(rs, "created_at"),
         instant(rs, "updated_at"),
         instant(rs, "finished_at"));

@@ -6,8 +6,9 @@ import java.util.UUID;
 
 /**
  * A session as the REST API shows it. {@code progress} is a percentage (0..100); {@code
- * latestMetrics} is null until the trainer has reported a step; {@code request} is the normalized
- * creation request (defaults filled in).
+ * latestMetrics} is null until the trainer has reported a step; {@code attempt} is the trainer
+ * attempt (0 before the first); {@code error} the full message of a FAILED session; {@code request}
+ * is the normalized creation request (defaults filled in).
  */
 record SessionResponse(
     UUID id,
@@ -21,6 +22,7 @@ record SessionResponse(
     LatestMetrics latestMetrics,
     String finalModelPath,
     String error,
+    int attempt,
     Instant createdAt,
     Instant updatedAt,
     Instant finishedAt,
@@ -48,6 +50,7 @@ record SessionResponse(
             : null,
         row.finalModelPath(),
         row.error(),
+        row.attempt(),
         row.createdAt(),
         row.updatedAt(),
         row.finishedAt(),

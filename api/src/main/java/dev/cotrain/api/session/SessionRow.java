@@ -24,6 +24,7 @@ public record SessionRow(
     Double tokensPerSecond,
     String finalModelPath,
     String error,
+    int attempt,
     Instant createdAt,
     Instant updatedAt,
     Instant finishedAt) {}

@@ -4,32 +4,55 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cotrain.api.error.ApiException;
+import dev.cotrain.api.temporal.TemporalProperties;
+import dev.cotrain.workflows.session.SessionStatus;
 import dev.cotrain.workflows.session.TaskQueues;
 import dev.cotrain.workflows.session.TrainingSessionInput;
 import dev.cotrain.workflows.session.TrainingSessionWorkflow;
+import dev.cotrain.workflows.session.TrainingSessionWorkflow.ControlRequest;
+import dev.cotrain.workflows.session.TrainingSessionWorkflow.ControlResult;
+import io.temporal.api.enums.v1.WorkflowIdConflictPolicy;
+import io.temporal.api.enums.v1.WorkflowIdReusePolicy;
 import io.temporal.client.WorkflowClient;
+import io.temporal.client.WorkflowExecutionAlreadyStarted;
+import io.temporal.client.WorkflowNotFoundException;
 import io.temporal.client.WorkflowOptions;
+import io.temporal.client.WorkflowUpdateException;
 import io.temporal.common.metadata.POJOWorkflowInterfaceMetadata;
+import io.temporal.failure.TemporalFailure;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Service;
 
-/** Creates sessions: the row first (the workflow's activities update it), then the workflow. */
+/**
+ * Creates and controls sessions. Create starts the workflow first, then inserts the row; the
+ * workflow inserts it too (whichever comes first), so a crash of the API at any point of a create
+ * leaves either nothing or a workflow with its row. Control goes to the workflow as updates, which
+ * it validates against its own state.
+ */
 @Service
 class SessionService {
 
   /** Temporal's limit on a workflow's static summary. */
   static final int SUMMARY_MAX_BYTES = 200;
 
+  /** Printable ASCII, as HTTP header values are; long enough for a UUID or a hash. */
+  static final Pattern IDEMPOTENCY_KEY = Pattern.compile("[\\x21-\\x7e]{1,200}");
+
   /**
    * The workflow type as Temporal registers it, derived from the interface so that it cannot drift.
-   * The untyped stub is used so that the start can be tested with a mocked client.
+   * Untyped stubs are used so that the calls can be tested with a mocked client.
    */
   static final String WORKFLOW_TYPE =
       POJOWorkflowInterfaceMetadata.newInstance(TrainingSessionWorkflow.class)
@@ -40,39 +63,77 @@ class SessionService {
 
   private final SessionRepository repository;
   private final WorkflowClient workflowClient;
+  private final TemporalProperties temporal;
   private final ObjectMapper mapper;
 
-  SessionService(SessionRepository repository, WorkflowClient workflowClient, ObjectMapper mapper) {
+  SessionService(
+      SessionRepository repository,
+      WorkflowClient workflowClient,
+      TemporalProperties temporal,
+      ObjectMapper mapper) {
     this.repository = repository;
     this.workflowClient = workflowClient;
+    this.temporal = temporal;
     this.mapper = mapper;
   }
 
-  /** Stores and starts a validated request; throws 503 when the workflow cannot be started. */
-  SessionResponse create(CreateSessionRequest validRequest) {
+  /** A create's answer: the session, and whether an earlier request with its key made it. */
+  record Created(SessionResponse session, boolean replayed) {}
+
+  /**
+   * Starts and stores a validated request. With an {@code idempotencyKey} the session id is derived
+   * from the key, so a retried request finds the session (and workflow) of the first one. Throws
+   * 503 when Temporal cannot be reached (nothing is stored then), 409 when the key was used for a
+   * different request.
+   */
+  Created create(CreateSessionRequest validRequest, String idempotencyKey) {
+    if (idempotencyKey != null && !IDEMPOTENCY_KEY.matcher(idempotencyKey).matches()) {
+      throw ApiException.badField(
+          "Idempotency-Key", "must be 1 to 200 printable ASCII characters without spaces");
+    }
     CreateSessionRequest request = validRequest.normalized();
-    UUID id = UUID.randomUUID();
+    String json = json(request);
+    UUID id =
+        idempotencyKey == null
+            ? UUID.randomUUID()
+            : UUID.nameUUIDFromBytes(
+                ("idempotency-key " + idempotencyKey).getBytes(StandardCharsets.UTF_8));
     String sessionId = id.toString();
     String workflowId = TaskQueues.workflowId(sessionId);
-    repository.insertQueued(id, workflowId, request.name(), request.description(), json(request));
 
     WorkflowOptions options =
         WorkflowOptions.newBuilder()
             .setWorkflowId(workflowId)
             .setTaskQueue(TaskQueues.CONTROL)
             .setStaticSummary(summary(request.name()))
+            // A retried create joins the first one's workflow, running or ended.
+            .setWorkflowIdReusePolicy(
+                WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
+            .setWorkflowIdConflictPolicy(
+                WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING)
             .build();
     try {
       workflowClient
           .newUntypedWorkflowStub(WORKFLOW_TYPE, options)
-          .start(new TrainingSessionInput(sessionId, request.toSpec()));
+          .start(
+              new TrainingSessionInput(
+                  sessionId, request.toSpec(), json, temporal.heartbeatTimeout()));
+    } catch (WorkflowExecutionAlreadyStarted e) {
+      log.debug("Session {} exists already: a retried create", sessionId);
     } catch (RuntimeException e) {
       String error = "could not start the session's workflow: " + reason(e);
       log.warn("Session {}: {}", sessionId, error, e);
-      repository.markFailed(id, error);
       throw new ApiException(HttpStatus.SERVICE_UNAVAILABLE, error);
     }
-    return find(id);
+    boolean inserted =
+        repository.insertQueued(id, workflowId, request.name(), request.description(), json);
+    SessionResponse session = find(id);
+    if (!inserted && !session.request().equals(tree(json))) {
+      throw new ApiException(
+          HttpStatus.CONFLICT,
+          "Idempotency-Key " + idempotencyKey + " was used for a different request");
+    }
+    return new Created(session, !inserted);
   }
 
   SessionResponse find(UUID id) {
@@ -86,6 +147,64 @@ class SessionService {
     return repository.list(limit, offset).stream()
         .map(row -> SessionResponse.of(row, tree(row.request())))
         .toList();
+  }
+
+  /**
+   * Sends {@code action} (pause | resume | cancel) to the session's workflow as an update and
+   * returns the state it answered. 409 when the workflow refuses it or has ended; 503 when no
+   * worker takes it within the update timeout.
+   */
+  ControlResponse control(UUID id, String action) {
+    SessionRow row =
+        repository
+            .find(id)
+            .orElseThrow(() -> ApiException.notFound("session " + id + " not found"));
+    if (SessionStatus.valueOf(row.status()).isFinal()) {
+      throw conflict(action, "it is " + row.status());
+    }
+    CompletableFuture<ControlResult> update =
+        CompletableFuture.supplyAsync(
+            () ->
+                workflowClient
+                    .newUntypedWorkflowStub(row.workflowId())
+                    .update(action, ControlResult.class, new ControlRequest("api")));
+    try {
+      ControlResult result = update.get(temporal.updateTimeout().toMillis(), TimeUnit.MILLISECONDS);
+      return new ControlResponse(id, result.status().name());
+    } catch (TimeoutException e) {
+      update.cancel(true);
+      throw new ApiException(
+          HttpStatus.SERVICE_UNAVAILABLE,
+          "no worker took the " + action + " request within " + temporal.updateTimeout());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new ApiException(HttpStatus.SERVICE_UNAVAILABLE, "interrupted");
+    } catch (ExecutionException e) {
+      throw controlFailure(action, e.getCause());
+    }
+  }
+
+  private ApiException controlFailure(String action, Throwable failure) {
+    if (failure instanceof WorkflowUpdateException refused) {
+      // The workflow's validator says why, e.g. "cannot resume the session: it is RUNNING".
+      Throwable cause = refused.getCause();
+      String message =
+          cause instanceof TemporalFailure temporalFailure
+              ? temporalFailure.getOriginalMessage()
+              : refused.getMessage();
+      return new ApiException(HttpStatus.CONFLICT, message);
+    }
+    if (failure instanceof WorkflowNotFoundException) {
+      return conflict(action, "its workflow has ended");
+    }
+    log.warn("{} request failed", action, failure);
+    return new ApiException(
+        HttpStatus.SERVICE_UNAVAILABLE,
+        "could not send the " + action + " request: " + reason(failure));
+  }
+
+  private static ApiException conflict(String action, String why) {
+    return new ApiException(HttpStatus.CONFLICT, "cannot " + action + " the session: " + why);
   }
 
   /**

@@ -11,10 +11,15 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param namespace the Temporal namespace sessions run in
  * @param rpcTimeout how long one call to Temporal may take
  * @param startTimeout how long starting a workflow may keep retrying before the API answers 503
+ * @param updateTimeout how long a pause, resume or cancel may wait for a worker to take it
+ * @param heartbeatTimeout how long a session's trainer activity may go without a heartbeat before
+ *     it counts as lost and is retried (its worker heartbeats every 2 s)
  */
 @ConfigurationProperties("cotrain.temporal")
-record TemporalProperties(
+public record TemporalProperties(
     @DefaultValue("127.0.0.1:7233") String target,
     @DefaultValue("default") String namespace,
     @DefaultValue("10s") Duration rpcTimeout,
-    @DefaultValue("15s") Duration startTimeout) {}
+    @DefaultValue("15s") Duration startTimeout,
+    @DefaultValue("15s") Duration updateTimeout,
+    @DefaultValue("10s") Duration heartbeatTimeout) {}

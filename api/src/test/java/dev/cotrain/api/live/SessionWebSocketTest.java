@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.cotrain.api.ApiTestSupport;
+import dev.cotrain.schema.SessionEvent;
 import dev.cotrain.schema.SessionEvents;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -77,12 +78,7 @@ class SessionWebSocketTest extends ApiTestSupport {
     assertThat(progress.path("metrics").path("batchSize").asInt()).isEqualTo(8);
     assertThat(progress.path("tokensPerSecond").asDouble()).isEqualTo(5000.0);
 
-    notify(
-        """
-        {"kind":"status","sessionId":"%s","status":"COMPLETED",
-         "finalModelPath":"models/%s/final","error":null}
-        """
-            .formatted(id, id));
+    notify(status(id, "COMPLETED", "RUNNING", "completed", null, "models/" + id + "/final"));
     JsonNode status = client.next();
     assertThat(status.path("type").asText()).isEqualTo("session.status");
     assertThat(status.path("status").asText()).isEqualTo("COMPLETED");
@@ -100,17 +96,56 @@ class SessionWebSocketTest extends ApiTestSupport {
     assertThat(client.next().path("status").asText()).isEqualTo("RUNNING");
 
     notify(
-        """
-        {"kind":"status","sessionId":"%s","status":"FAILED","finalModelPath":null,
-         "error":"data file not found: datasets/raw/x.txt"}
-        """
-            .formatted(id));
+        status(id, "FAILED", "RUNNING", "failed", "data file not found: datasets/raw/x.txt", null));
 
     JsonNode status = client.next();
     assertThat(status.path("status").asText()).isEqualTo("FAILED");
     assertThat(status.path("progress").asDouble()).isEqualTo(40.0);
     assertThat(status.path("error").asText()).isEqualTo("data file not found: datasets/raw/x.txt");
+    assertThat(status.path("message").asText()).isEqualTo(status.path("error").asText());
+    assertThat(status.path("previousStatus").asText()).isEqualTo("RUNNING");
+    assertThat(status.path("cause").asText()).isEqualTo("failed");
+    assertThat(status.path("attempt").asInt()).isEqualTo(2);
+    assertThat(status.path("eventId").asLong()).isEqualTo(9);
     assertThat(status.path("finalModelPath").isNull()).isTrue();
+  }
+
+  @Test
+  void relaysMachineSamplesAndDilocoOuterSteps() throws Exception {
+    UUID id = insertSession("RUNNING");
+    Client client = connect(id.toString());
+    client.next(); // status snapshot
+
+    notify(
+        SessionEvents.encode(
+            new SessionEvent.SystemSample(
+                id.toString(),
+                1,
+                3,
+                40,
+                180.0,
+                1000L,
+                1L,
+                2L,
+                3L,
+                4L,
+                List.of(new SessionEvent.Gpu(0, 97.0, 70_000_000_000L, 80_000_000_000L)))));
+    notify(SessionEvents.encode(new SessionEvent.Sync(id.toString(), 4, 40, 2, 1874432, 0.09)));
+
+    JsonNode system = client.next();
+    assertThat(system.path("type").asText()).isEqualTo("system.metrics");
+    assertThat(system.path("step").asLong()).isEqualTo(40);
+    assertThat(system.path("cpuPercent").asDouble()).isEqualTo(180.0);
+    assertThat(system.path("netRecvBytes").asLong()).isEqualTo(4);
+    assertThat(system.path("gpus").get(0).path("utilization").asDouble()).isEqualTo(97.0);
+    assertThat(system.path("gpus").get(0).path("memoryUsedBytes").asLong())
+        .isEqualTo(70_000_000_000L);
+    JsonNode sync = client.next();
+    assertThat(sync.path("type").asText()).isEqualTo("diloco.sync");
+    assertThat(sync.path("outerStep").asLong()).isEqualTo(4);
+    assertThat(sync.path("participants").asInt()).isEqualTo(2);
+    assertThat(sync.path("bytes").asLong()).isEqualTo(1874432);
+    assertThat(sync.path("seconds").asDouble()).isEqualTo(0.09);
   }
 
   @Test
@@ -174,11 +209,7 @@ class SessionWebSocketTest extends ApiTestSupport {
     client.next(); // status snapshot
 
     notify(progressPayload(other, 1));
-    notify(
-        """
-        {"kind":"status","sessionId":"%s","status":"COMPLETED","finalModelPath":"m","error":null}
-        """
-            .formatted(other));
+    notify(status(other, "COMPLETED", "RUNNING", "completed", null, "m"));
     // Events are relayed in order, so once this one arrives the other session's have gone by.
     notify(progressPayload(watched, 7));
 
@@ -243,6 +274,22 @@ class SessionWebSocketTest extends ApiTestSupport {
         .param("status", status)
         .update();
     return id;
+  }
+
+  private static String status(
+      UUID id, String status, String previous, String cause, String message, String model) {
+    return SessionEvents.encode(
+        new SessionEvent.Status(
+            id.toString(),
+            9,
+            "2026-11-30T20:00:00Z",
+            status,
+            previous,
+            cause,
+            2,
+            message,
+            false,
+            model));
   }
 
   private static String progressPayload(UUID id, int step) {

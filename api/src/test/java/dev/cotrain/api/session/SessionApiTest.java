@@ -6,6 +6,7 @@ import static org.mockito.ArgumentMatchers.anyString;
 import static org.mockito.ArgumentMatchers.eq;
 import static org.mockito.Mockito.doThrow;
 import static org.mockito.Mockito.mock;
+import static org.mockito.Mockito.never;
 import static org.mockito.Mockito.verify;
 import static org.mockito.Mockito.when;
 import static org.springframework.test.web.servlet.request.MockMvcRequestBuilders.get;
@@ -14,14 +15,22 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cotrain.api.ApiTestSupport;
 import dev.cotrain.workflows.session.SessionSpec;
+import dev.cotrain.workflows.session.SessionStatus;
 import dev.cotrain.workflows.session.TaskQueues;
 import dev.cotrain.workflows.session.TrainingSessionInput;
+import dev.cotrain.workflows.session.TrainingSessionWorkflow.ControlRequest;
+import dev.cotrain.workflows.session.TrainingSessionWorkflow.ControlResult;
 import io.grpc.Status;
 import io.temporal.api.common.v1.WorkflowExecution;
+import io.temporal.api.enums.v1.WorkflowIdConflictPolicy;
+import io.temporal.client.WorkflowExecutionAlreadyStarted;
 import io.temporal.client.WorkflowOptions;
 import io.temporal.client.WorkflowServiceException;
 import io.temporal.client.WorkflowStub;
+import io.temporal.client.WorkflowUpdateException;
+import io.temporal.failure.ApplicationFailure;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -80,7 +89,16 @@ class SessionApiTest extends ApiTestSupport {
                         8, 0.003, 1, "adamw", 0, 1234, null, null, null, null, null),
                     new SessionSpec.Distributed(1, 2, "ddp", null),
                     new SessionSpec.Data(128, "", null, null),
-                    new SessionSpec.Checkpoint(50, null))));
+                    new SessionSpec.Checkpoint(50, null)),
+                ((TrainingSessionInput) input.getValue()).request(),
+                Duration.ofSeconds(10)));
+    assertThat(mapper.readTree(((TrainingSessionInput) input.getValue()).request()))
+        .isEqualTo(created.path("request"));
+    assertThat(options.getValue().getWorkflowIdConflictPolicy())
+        .isEqualTo(WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING);
+    assertThat(jdbc.sql("SELECT status, cause FROM session_events").query().singleRow())
+        .containsEntry("status", "QUEUED")
+        .containsEntry("cause", "created");
 
     Map<String, Object> row =
         jdbc.sql("SELECT workflow_id, status, name, request::text AS request FROM sessions")
@@ -149,7 +167,7 @@ class SessionApiTest extends ApiTestSupport {
   }
 
   @Test
-  void workflowStartFailureAnswers503AndMarksTheSessionFailed() throws Exception {
+  void workflowStartFailureAnswers503AndStoresNothing() throws Exception {
     doThrow(
             new WorkflowServiceException(
                 WorkflowExecution.newBuilder().setWorkflowId("session-x").build(),
@@ -164,11 +182,170 @@ class SessionApiTest extends ApiTestSupport {
     JsonNode error = mapper.readTree(response.getContentAsString());
     assertThat(error.path("error").asText())
         .isEqualTo("could not start the session's workflow: UNAVAILABLE: io exception");
-    Map<String, Object> row =
-        jdbc.sql("SELECT status, error, finished_at FROM sessions").query().singleRow();
-    assertThat(row.get("status")).isEqualTo("FAILED");
-    assertThat(row.get("error")).isEqualTo(error.path("error").asText());
-    assertThat(row.get("finished_at")).isNotNull();
+    // A row without its workflow would never move; a retry (same Idempotency-Key) starts afresh.
+    assertThat(jdbc.sql("SELECT count(*) FROM sessions").query(Long.class).single()).isZero();
+  }
+
+  @Test
+  void retriedCreateWithTheSameIdempotencyKeyReturnsTheFirstSession() throws Exception {
+    MockHttpServletResponse first = post(validRequest(), "retry-me-1");
+    // The workflow exists by now: Temporal answers a second start with the running one.
+    doThrow(
+            new WorkflowExecutionAlreadyStarted(
+                WorkflowExecution.newBuilder().setWorkflowId("session-x").build(),
+                "TrainingSessionWorkflow",
+                null))
+        .when(stub)
+        .start(any());
+    MockHttpServletResponse second = post(validRequest(), "retry-me-1");
+
+    assertThat(first.getStatus()).isEqualTo(201);
+    assertThat(second.getStatus()).isEqualTo(201);
+    assertThat(first.getHeader("Idempotent-Replayed")).isEqualTo("false");
+    assertThat(second.getHeader("Idempotent-Replayed")).isEqualTo("true");
+    String id = mapper.readTree(first.getContentAsString()).path("id").asText();
+    assertThat(mapper.readTree(second.getContentAsString()).path("id").asText()).isEqualTo(id);
+    assertThat(jdbc.sql("SELECT count(*) FROM sessions").query(Long.class).single()).isOne();
+    assertThat(jdbc.sql("SELECT count(*) FROM session_events").query(Long.class).single()).isOne();
+  }
+
+  @Test
+  void idempotencyKeyReusedForAnotherRequestIsAConflict() throws Exception {
+    post(validRequest(), "key-2");
+    ObjectNode other = validRequest().put("name", "another run");
+
+    MockHttpServletResponse response = post(other, "key-2");
+
+    assertThat(response.getStatus()).isEqualTo(409);
+    assertThat(mapper.readTree(response.getContentAsString()).path("error").asText())
+        .isEqualTo("Idempotency-Key key-2 was used for a different request");
+  }
+
+  @Test
+  void idempotencyKeyWithSpacesIsRefusedNamingTheHeader() throws Exception {
+    MockHttpServletResponse response = post(validRequest(), "not a key");
+
+    assertThat(response.getStatus()).isEqualTo(400);
+    assertThat(response.getContentAsString()).contains("\"field\":\"Idempotency-Key\"");
+  }
+
+  @Test
+  void controlSendsTheUpdateAndAnswersTheNewState() throws Exception {
+    String id = mapper.readTree(post(validRequest()).getContentAsString()).path("id").asText();
+    WorkflowStub running = mock(WorkflowStub.class);
+    when(workflowClient.newUntypedWorkflowStub("session-" + id)).thenReturn(running);
+    when(running.update(eq("pause"), eq(ControlResult.class), any()))
+        .thenReturn(new ControlResult(SessionStatus.PAUSING));
+
+    MockHttpServletResponse response = postEmpty("/api/sessions/" + id + "/pause");
+
+    assertThat(response.getStatus()).isEqualTo(200);
+    JsonNode body = mapper.readTree(response.getContentAsString());
+    assertThat(body.path("status").asText()).isEqualTo("PAUSING");
+    assertThat(body.path("id").asText()).isEqualTo(id);
+    verify(running).update("pause", ControlResult.class, new ControlRequest("api"));
+  }
+
+  @Test
+  void controlTheWorkflowRefusesIsAConflictThatSaysWhy() throws Exception {
+    String id = mapper.readTree(post(validRequest()).getContentAsString()).path("id").asText();
+    WorkflowStub running = mock(WorkflowStub.class);
+    when(workflowClient.newUntypedWorkflowStub("session-" + id)).thenReturn(running);
+    when(running.update(eq("resume"), eq(ControlResult.class), any()))
+        .thenThrow(
+            new WorkflowUpdateException(
+                WorkflowExecution.newBuilder().setWorkflowId("session-" + id).build(),
+                "u1",
+                "resume",
+                ApplicationFailure.newFailure(
+                    "cannot resume the session: it is RUNNING, not PAUSED",
+                    "java.lang.IllegalStateException")));
+
+    MockHttpServletResponse response = postEmpty("/api/sessions/" + id + "/resume");
+
+    assertThat(response.getStatus()).isEqualTo(409);
+    assertThat(mapper.readTree(response.getContentAsString()).path("error").asText())
+        .isEqualTo("cannot resume the session: it is RUNNING, not PAUSED");
+  }
+
+  @Test
+  void controlOfAFinishedSessionIsAConflictWithoutAskingTemporal() throws Exception {
+    String id = mapper.readTree(post(validRequest()).getContentAsString()).path("id").asText();
+    jdbc.sql("UPDATE sessions SET status = 'COMPLETED' WHERE id = ?::uuid").param(id).update();
+
+    MockHttpServletResponse response = postEmpty("/api/sessions/" + id + "/pause");
+
+    assertThat(response.getStatus()).isEqualTo(409);
+    assertThat(mapper.readTree(response.getContentAsString()).path("error").asText())
+        .isEqualTo("cannot pause the session: it is COMPLETED");
+    verify(workflowClient, never()).newUntypedWorkflowStub("session-" + id);
+  }
+
+  @Test
+  void controlOfAnUnknownSessionIs404() throws Exception {
+    assertThat(postEmpty("/api/sessions/" + UUID.randomUUID() + "/cancel").getStatus())
+        .isEqualTo(404);
+  }
+
+  @Test
+  void machineSamplesAndDilocoOuterStepsAreListedInOrder() throws Exception {
+    String id = mapper.readTree(post(validRequest()).getContentAsString()).path("id").asText();
+    jdbc.sql(
+            """
+            INSERT INTO system_metrics (session_id, attempt, sample, step, cpu_percent, rss_bytes,
+                                        gpus)
+            VALUES (?::uuid, 1, 1, 0, 12.5, 1000, '[]'),
+                   (?::uuid, 1, 2, 40, 190.0, 2000,
+                    '[{"index": 0, "utilization": 97.0, "memoryUsedBytes": 5,
+                       "memoryTotalBytes": 6}]')
+            """)
+        .params(id, id)
+        .update();
+    jdbc.sql(
+            """
+            INSERT INTO sync_events (session_id, outer_step, step, participants, bytes, seconds)
+            VALUES (?::uuid, 1, 5, 2, 100, 0.5), (?::uuid, 2, 10, 2, 100, 0.25)
+            """)
+        .params(id, id)
+        .update();
+
+    JsonNode samples = getJson("/api/sessions/" + id + "/system", 200).path("samples");
+    JsonNode syncs = getJson("/api/sessions/" + id + "/syncs?afterOuterStep=1", 200).path("syncs");
+
+    assertThat(samples).hasSize(2);
+    assertThat(samples.get(1).path("step").asLong()).isEqualTo(40);
+    assertThat(samples.get(1).path("gpus").get(0).path("utilization").asDouble()).isEqualTo(97.0);
+    assertThat(syncs).hasSize(1);
+    assertThat(syncs.get(0).path("outerStep").asLong()).isEqualTo(2);
+    assertThat(syncs.get(0).path("seconds").asDouble()).isEqualTo(0.25);
+    assertThat(getJson("/api/sessions/" + UUID.randomUUID() + "/syncs", 404)).isNotNull();
+  }
+
+  @Test
+  void eventsListTheSessionsTransitionsInOrder() throws Exception {
+    String id = mapper.readTree(post(validRequest()).getContentAsString()).path("id").asText();
+    jdbc.sql(
+            """
+            INSERT INTO session_events (event_id, session_id, status, previous_status, cause,
+                                        attempt, message)
+            VALUES (gen_random_uuid(), ?::uuid, 'STARTING', 'QUEUED', 'trainer_launched', 1,
+                    'attempt 1')
+            """)
+        .param(id)
+        .update();
+
+    JsonNode events = getJson("/api/sessions/" + id + "/events", 200).path("events");
+
+    assertThat(events).hasSize(2);
+    assertThat(events.get(0).path("status").asText()).isEqualTo("QUEUED");
+    assertThat(events.get(0).path("cause").asText()).isEqualTo("created");
+    assertThat(events.get(1).path("status").asText()).isEqualTo("STARTING");
+    assertThat(events.get(1).path("previousStatus").asText()).isEqualTo("QUEUED");
+    assertThat(events.get(1).path("attempt").asInt()).isEqualTo(1);
+    assertThat(events.get(1).path("id").asLong()).isGreaterThan(events.get(0).path("id").asLong());
+    long after = events.get(0).path("id").asLong();
+    assertThat(getJson("/api/sessions/" + id + "/events?afterId=" + after, 200).path("events"))
+        .hasSize(1);
   }
 
   @Test
@@ -320,6 +497,24 @@ class SessionApiTest extends ApiTestSupport {
     MockHttpServletResponse response = post(body);
     assertThat(response.getStatus()).isEqualTo(201);
     return mapper.readTree(response.getContentAsString()).path("id").asText();
+  }
+
+  private MockHttpServletResponse post(ObjectNode body, String idempotencyKey) throws Exception {
+    return mvc.perform(
+            org.springframework.test.web.servlet.request.MockMvcRequestBuilders.post(
+                    "/api/sessions")
+                .contentType(MediaType.APPLICATION_JSON)
+                .header("Idempotency-Key", idempotencyKey)
+                .content(mapper.writeValueAsString(body)))
+        .andReturn()
+        .getResponse();
+  }
+
+  private MockHttpServletResponse postEmpty(String path) throws Exception {
+    return mvc.perform(
+            org.springframework.test.web.servlet.request.MockMvcRequestBuilders.post(path))
+        .andReturn()
+        .getResponse();
   }
 
   private MockHttpServletResponse post(ObjectNode body) throws Exception {

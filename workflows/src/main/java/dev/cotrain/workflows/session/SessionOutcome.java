@@ -1,5 +1,8 @@
 package dev.cotrain.workflows.session;
 
-/** What a session that completed produced. A failed session ends the workflow with a failure. */
+/**
+ * How a session ended when its workflow completes: COMPLETED (with the final model) or CANCELLED
+ * through the API. A failed session ends the workflow with a failure instead.
+ */
 public record SessionOutcome(
     String sessionId, SessionStatus status, String finalModelPath, long steps, double finalLoss) {}

@@ -1,13 +1,28 @@
 package dev.cotrain.workflows.session;
 
-/** Lifecycle of a training session, as stored in PostgreSQL and sent to WebSocket clients. */
+/**
+ * The lifecycle of a training session (docs/lifecycle.md). The same names are used in PostgreSQL,
+ * the REST API, WebSocket messages and the {@code CotrainStatus} search attribute.
+ */
 public enum SessionStatus {
+  /** Waiting for a worker slot: created, retrying after a failure, or resumed after a pause. */
   QUEUED,
+  /** A worker took the session and launched the trainer, which has not started training yet. */
+  STARTING,
+  /** The trainer is training. */
   RUNNING,
+  /** Pause requested: the trainer finishes its step, writes a checkpoint and exits. */
+  PAUSING,
+  /** No process runs; the newest checkpoint is where a resume continues. */
+  PAUSED,
+  /** Cancel requested: the trainer is being stopped. */
+  CANCELLING,
   COMPLETED,
-  FAILED;
+  FAILED,
+  /** Cancelled, and no process of the session is left. */
+  CANCELLED;
 
   public boolean isFinal() {
-    return this == COMPLETED || this == FAILED;
+    return this == COMPLETED || this == FAILED || this == CANCELLED;
   }
 }

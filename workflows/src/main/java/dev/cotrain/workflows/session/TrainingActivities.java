@@ -7,20 +7,33 @@ import io.temporal.activity.ActivityInterface;
 public interface TrainingActivities {
 
   /**
-   * Launches {@code python -m cotrain_core.train --config <configPath>}, heartbeats {@link
-   * TrainingProgress} while it runs and stores each step's metrics in PostgreSQL (which relays them
-   * to WebSocket clients). A retry resumes from the newest checkpoint named in the last heartbeat,
-   * or else the newest valid one on disk. Trainer exit codes 2 (config) and 3 (data) fail
-   * non-retryably with the trainer's message; any other failure is retryable. Needs a heartbeat
-   * timeout: a dead worker is noticed by the missing heartbeats. On cancellation the trainer gets
-   * SIGTERM, then SIGKILL after a grace period.
+   * One attempt: launches {@code python -m cotrain_core.train --config <configPath>}, which resumes
+   * from the newest checkpoint on disk whose manifest verifies; signals the workflow when the
+   * trainer is launched (STARTING) and when it starts training (RUNNING); heartbeats {@link
+   * TrainingProgress} every couple of seconds and stores each step's metrics in PostgreSQL (which
+   * relays them to WebSocket clients).
+   *
+   * <p>Not retried by the server: the workflow decides about retries, because only it can tell
+   * whether an attempt got further than the one before. Failures: {@link FailureTypes#CONFIG_ERROR}
+   * and {@link FailureTypes#DATA_ERROR} (trainer exit 2 and 3) and {@link
+   * FailureTypes#TRAINER_FAILED} are the user's to fix; {@link FailureTypes#TRAINER_CRASHED} and
+   * {@link FailureTypes#TRAINER_PREEMPTED} are worth another attempt. Every failure carries the
+   * attempt's {@link TrainingProgress} as its details. Needs a heartbeat timeout: a dead worker is
+   * noticed by the missing heartbeats. On cancellation (pause, cancel) the trainer gets SIGTERM,
+   * checkpoints and exits, or is killed after a grace period; the activity reports the cancellation
+   * only once no process of the attempt is left.
    */
   TrainingResult runTraining(RunTrainingInput input);
 
-  record RunTrainingInput(String sessionId, String configPath, String checkpointDir) {}
+  /** {@code attempt} is the workflow's attempt number, 1-based. */
+  record RunTrainingInput(String sessionId, int attempt, String configPath, String checkpointDir) {}
 
   record TrainingResult(String finalModelPath, long steps, double finalLoss) {}
 
-  /** Heartbeat details: the newest step and checkpoint, read back by a retry to resume. */
-  record TrainingProgress(long step, long totalSteps, double loss, String checkpointPath) {}
+  /**
+   * Heartbeat details and failure details: the newest step, and the newest checkpoint the trainer
+   * reported ({@code checkpointStep} -1 when none, neither written nor resumed from).
+   */
+  record TrainingProgress(
+      long step, long totalSteps, double loss, long checkpointStep, String checkpointPath) {}
 }

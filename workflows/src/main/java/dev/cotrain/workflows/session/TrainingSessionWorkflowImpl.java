@@ -2,26 +2,53 @@ package dev.cotrain.workflows.session;
 
 import dev.cotrain.workflows.session.ConfigActivities.GenerateConfigInput;
 import dev.cotrain.workflows.session.ConfigActivities.GeneratedConfig;
+import dev.cotrain.workflows.session.SessionActivities.RegisterSession;
 import dev.cotrain.workflows.session.SessionActivities.StatusChange;
 import dev.cotrain.workflows.session.TrainingActivities.RunTrainingInput;
+import dev.cotrain.workflows.session.TrainingActivities.TrainingProgress;
 import dev.cotrain.workflows.session.TrainingActivities.TrainingResult;
 import io.temporal.activity.ActivityCancellationType;
 import io.temporal.activity.ActivityOptions;
+import io.temporal.api.enums.v1.TimeoutType;
 import io.temporal.common.RetryOptions;
+import io.temporal.common.converter.Values;
 import io.temporal.failure.ActivityFailure;
 import io.temporal.failure.ApplicationFailure;
+import io.temporal.failure.CanceledFailure;
 import io.temporal.failure.TemporalFailure;
+import io.temporal.failure.TimeoutFailure;
+import io.temporal.workflow.Async;
+import io.temporal.workflow.CancellationScope;
+import io.temporal.workflow.Promise;
 import io.temporal.workflow.Workflow;
 import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.Set;
 
+/**
+ * The session's state machine (docs/lifecycle.md). The main thread runs attempts; update and signal
+ * handlers only change the in-memory state and wake it; every transition is queued and stored in
+ * order by a recorder thread, in a scope that a cancellation from Temporal does not reach, so the
+ * row ends truthful however the workflow ends.
+ */
 public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
 
-  /** Failure types the trainer side marks as the user's to fix; retrying cannot help. */
-  public static final String CONFIG_ERROR = "ConfigError";
+  /** Attempts in a row that may fail without writing a new checkpoint before the session fails. */
+  public static final int MAX_ATTEMPTS_WITHOUT_PROGRESS = 5;
 
-  public static final String DATA_ERROR = "DataError";
+  static final Duration FIRST_RETRY_DELAY = Duration.ofSeconds(1);
+  static final Duration MAX_RETRY_DELAY = Duration.ofMinutes(1);
 
-  private static final String SESSION_FAILED = "SessionFailed";
+  /** Messages kept in workflow history and the session's events are cut to this many chars. */
+  static final int MAX_MESSAGE_CHARS = 16 * 1024;
+
+  private static final Set<String> USER_ERRORS =
+      Set.of(FailureTypes.CONFIG_ERROR, FailureTypes.DATA_ERROR, FailureTypes.TRAINER_FAILED);
+
+  /** Bookkeeping must not be lost to a database outage: retried until stored. */
+  private static final RetryOptions UNTIL_STORED =
+      RetryOptions.newBuilder().setMaximumInterval(Duration.ofSeconds(10)).build();
 
   private final ConfigActivities config =
       Workflow.newActivityStub(
@@ -29,10 +56,11 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
           ActivityOptions.newBuilder()
               .setTaskQueue(TaskQueues.CONTROL)
               .setStartToCloseTimeout(Duration.ofSeconds(30))
+              .setSummary("Write the trainer's TOML config")
               .setRetryOptions(
                   RetryOptions.newBuilder()
                       .setMaximumAttempts(5)
-                      .setDoNotRetry(CONFIG_ERROR)
+                      .setDoNotRetry(FailureTypes.CONFIG_ERROR)
                       .build())
               .build());
 
@@ -42,49 +70,146 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
           ActivityOptions.newBuilder()
               .setTaskQueue(TaskQueues.CONTROL)
               .setStartToCloseTimeout(Duration.ofSeconds(30))
-              // A database outage must not lose a status change: retry until it is stored.
-              .setRetryOptions(
-                  RetryOptions.newBuilder().setMaximumInterval(Duration.ofMinutes(1)).build())
+              .setRetryOptions(UNTIL_STORED)
               .build());
 
-  private final TrainingActivities training =
-      Workflow.newActivityStub(
-          TrainingActivities.class,
-          ActivityOptions.newBuilder()
-              .setTaskQueue(TaskQueues.TRAINING)
-              .setStartToCloseTimeout(Duration.ofDays(7))
-              // Heartbeats arrive at least every few seconds; a silent minute means a dead worker.
-              .setHeartbeatTimeout(Duration.ofSeconds(60))
-              .setCancellationType(ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
-              .setRetryOptions(
-                  RetryOptions.newBuilder()
-                      .setInitialInterval(Duration.ofSeconds(5))
-                      .setBackoffCoefficient(2)
-                      .setMaximumInterval(Duration.ofMinutes(2))
-                      // A trainer that crashes five times in a row has a problem a retry won't fix.
-                      .setMaximumAttempts(5)
-                      .setDoNotRetry(CONFIG_ERROR, DATA_ERROR)
-                      .build())
-              .build());
-
+  private String sessionId;
   private SessionStatus status = SessionStatus.QUEUED;
+  private int attempt;
+  private boolean pauseRequested;
+  private boolean cancelRequested;
+  private long newestCheckpoint = -1;
+  private Long resumedFrom;
+  private long totalSteps;
+  private Promise<TrainingResult> running;
+
+  /** Transitions not yet stored, oldest first; the recorder thread drains it. */
+  private final Deque<StatusChange> unrecorded = new ArrayDeque<>();
+
+  private int seq;
+  private CancellationScope root;
 
   @Override
   public SessionOutcome run(TrainingSessionInput input) {
-    String id = input.sessionId();
+    sessionId = input.sessionId();
+    root = CancellationScope.current();
+    SessionSpec spec = input.spec();
+    Workflow.upsertTypedSearchAttributes(
+        SessionSearchAttributes.STATUS.valueSet(status.name()),
+        SessionSearchAttributes.MODEL.valueSet(spec.model().type() + "-" + spec.model().size()),
+        SessionSearchAttributes.STRATEGY.valueSet(spec.distributed().strategy()));
+    describe();
+    RegisterSession registration =
+        new RegisterSession(sessionId, spec.name(), spec.description(), input.request());
+    Workflow.newDetachedCancellationScope(
+            () -> Async.procedure(this::recordTransitions, registration))
+        .run();
+    // The session runs in a scope that a cancellation from Temporal does not reach: it notices
+    // such a cancellation itself and stops the trainer as for any cancel, so that the row ends
+    // truthful and CANCELLED means that no process is left.
+    SessionOutcome[] outcome = new SessionOutcome[1];
+    Workflow.newDetachedCancellationScope(() -> outcome[0] = runSession(input)).run();
+    return outcome[0];
+  }
+
+  private SessionOutcome runSession(TrainingSessionInput input) {
+    GeneratedConfig generated;
     try {
-      GeneratedConfig generated = config.generateConfig(new GenerateConfigInput(id, input.spec()));
-      setStatus(new StatusChange(id, SessionStatus.RUNNING, null, null));
-      TrainingResult result =
-          training.runTraining(
-              new RunTrainingInput(id, generated.configPath(), generated.checkpointDir()));
-      setStatus(new StatusChange(id, SessionStatus.COMPLETED, result.finalModelPath(), null));
-      return new SessionOutcome(
-          id, status, result.finalModelPath(), result.steps(), result.finalLoss());
+      generated = config.generateConfig(new GenerateConfigInput(sessionId, input.spec()));
     } catch (ActivityFailure failure) {
+      throw fail(rootMessage(failure));
+    }
+    return train(input, generated);
+  }
+
+  private SessionOutcome train(TrainingSessionInput input, GeneratedConfig generated) {
+    int failuresWithoutProgress = 0;
+    while (true) {
+      noticeCancelInTemporal();
+      if (cancelRequested) {
+        return cancelled();
+      }
+      if (pauseRequested) {
+        transition(SessionStatus.PAUSED, "paused", null);
+        Workflow.await(() -> !pauseRequested || cancelRequested || root.isCancelRequested());
+        continue;
+      }
+      attempt++;
+      Attempt result = runAttempt(input, generated);
+      if (result.completed() != null) {
+        TrainingResult done = result.completed();
+        transition(SessionStatus.COMPLETED, "completed", null, done.finalModelPath());
+        awaitRecorded();
+        return new SessionOutcome(
+            sessionId, status, done.finalModelPath(), done.steps(), done.finalLoss());
+      }
+      if (result.failure() == null) {
+        continue; // stopped for a pause or a cancel: the top of the loop takes it from here
+      }
+      ActivityFailure failure = result.failure();
       String message = rootMessage(failure);
-      setStatus(new StatusChange(id, SessionStatus.FAILED, null, message));
-      throw ApplicationFailure.newNonRetryableFailure(message, SESSION_FAILED);
+      if (!retryable(failure)) {
+        throw fail(message);
+      }
+      long reached = checkpointStep(failure);
+      if (reached > newestCheckpoint) {
+        newestCheckpoint = reached;
+        failuresWithoutProgress = 0;
+      }
+      failuresWithoutProgress++;
+      if (failuresWithoutProgress >= MAX_ATTEMPTS_WITHOUT_PROGRESS) {
+        throw fail(
+            message
+                + " (gave up after "
+                + failuresWithoutProgress
+                + " attempts in a row without a new checkpoint)");
+      }
+      transition(SessionStatus.QUEUED, "retry", "attempt " + attempt + " failed: " + message);
+      Duration delay =
+          isType(failure, FailureTypes.TRAINER_PREEMPTED)
+              ? Duration.ZERO
+              : retryDelay(failuresWithoutProgress);
+      Workflow.await(delay, () -> pauseRequested || cancelRequested || root.isCancelRequested());
+    }
+  }
+
+  /** The outcome of one attempt: exactly one of its fields is set, or none when it was stopped. */
+  private record Attempt(TrainingResult completed, ActivityFailure failure) {}
+
+  private Attempt runAttempt(TrainingSessionInput input, GeneratedConfig generated) {
+    TrainingActivities training =
+        Workflow.newActivityStub(
+            TrainingActivities.class,
+            ActivityOptions.newBuilder()
+                .setTaskQueue(TaskQueues.TRAINING)
+                .setSummary("Train, attempt " + attempt)
+                // Bounded by heartbeats, not by a duration: a run may last weeks.
+                .setStartToCloseTimeout(Duration.ofDays(365))
+                .setHeartbeatTimeout(input.heartbeatTimeoutOrDefault())
+                .setCancellationType(ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
+                // This workflow retries, because only it can tell progress from a crash loop.
+                .setRetryOptions(RetryOptions.newBuilder().setMaximumAttempts(1).build())
+                .build());
+    RunTrainingInput run =
+        new RunTrainingInput(sessionId, attempt, generated.configPath(), generated.checkpointDir());
+    CancellationScope scope =
+        Workflow.newCancellationScope(() -> running = Async.function(training::runTraining, run));
+    scope.run();
+    Workflow.await(
+        () ->
+            running.isCompleted() || pauseRequested || cancelRequested || root.isCancelRequested());
+    noticeCancelInTemporal();
+    boolean stopping = !running.isCompleted();
+    if (stopping) {
+      scope.cancel("session " + status.name().toLowerCase());
+    }
+    try {
+      // Not cancellable: with WAIT_CANCELLATION_COMPLETED this returns once the trainer is gone.
+      return new Attempt(running.get(), null);
+    } catch (ActivityFailure failure) {
+      return stopping ? new Attempt(null, null) : new Attempt(null, failure);
+    } finally {
+      running = null;
     }
   }
 
@@ -93,19 +218,234 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
     return status;
   }
 
-  private void setStatus(StatusChange change) {
-    sessions.recordStatus(change);
-    status = change.status();
+  @Override
+  public ControlResult pause(ControlRequest request) {
+    if (!pauseRequested) {
+      pauseRequested = true;
+      transition(SessionStatus.PAUSING, "pause_requested", requester(request));
+    }
+    return new ControlResult(status);
+  }
+
+  @Override
+  public void validatePause(ControlRequest request) {
+    if (status.isFinal() || cancelRequested) {
+      throw refused("pause", "it is " + status);
+    }
+  }
+
+  @Override
+  public ControlResult resume(ControlRequest request) {
+    pauseRequested = false;
+    transition(SessionStatus.QUEUED, "resume_requested", requester(request));
+    return new ControlResult(status);
+  }
+
+  @Override
+  public void validateResume(ControlRequest request) {
+    if (status != SessionStatus.PAUSED) {
+      throw refused(
+          "resume",
+          status == SessionStatus.PAUSING
+              ? "it is PAUSING; resume it once it is PAUSED"
+              : "it is " + status + ", not PAUSED");
+    }
+  }
+
+  @Override
+  public ControlResult cancel(ControlRequest request) {
+    if (!cancelRequested) {
+      cancelRequested = true;
+      transition(SessionStatus.CANCELLING, "cancel_requested", requester(request));
+    }
+    return new ControlResult(status);
+  }
+
+  @Override
+  public void validateCancel(ControlRequest request) {
+    if (status.isFinal()) {
+      throw refused("cancel", "it is already " + status);
+    }
+  }
+
+  @Override
+  public void trainerReport(TrainerReport report) {
+    if (report.attempt() != attempt || running == null) {
+      return; // a late report of an attempt that has ended
+    }
+    if (report.totalSteps() > 0) {
+      totalSteps = report.totalSteps();
+    }
+    if (report.phase() == SessionStatus.STARTING && status == SessionStatus.QUEUED) {
+      transition(SessionStatus.STARTING, "trainer_launched", "attempt " + attempt);
+    } else if (report.phase() == SessionStatus.RUNNING
+        && (status == SessionStatus.QUEUED || status == SessionStatus.STARTING)) {
+      resumedFrom = report.resumedFromStep();
+      transition(
+          SessionStatus.RUNNING,
+          "trainer_started",
+          resumedFrom == null ? "from the start" : "resumed from step " + resumedFrom);
+    }
+  }
+
+  /** A cancellation from the Temporal UI or CLI is a cancel like any other. */
+  private void noticeCancelInTemporal() {
+    if (root.isCancelRequested() && !cancelRequested) {
+      cancelRequested = true;
+      transition(SessionStatus.CANCELLING, "cancel_requested", "cancelled in Temporal");
+    }
+  }
+
+  private SessionOutcome cancelled() {
+    noticeCancelInTemporal();
+    if (status != SessionStatus.CANCELLING) {
+      transition(SessionStatus.CANCELLING, "cancel_requested", null);
+    }
+    transition(SessionStatus.CANCELLED, "cancelled", null);
+    awaitRecorded();
+    if (root.isCancelRequested()) {
+      // Lets Temporal show the workflow as Canceled, as whoever cancelled it expects.
+      throw new CanceledFailure("session cancelled");
+    }
+    return new SessionOutcome(sessionId, status, null, 0, Double.NaN);
+  }
+
+  private ApplicationFailure fail(String message) {
+    transition(SessionStatus.FAILED, "failed", message);
+    awaitRecorded();
+    return ApplicationFailure.newNonRetryableFailure(bounded(message), FailureTypes.SESSION_FAILED);
+  }
+
+  private void transition(SessionStatus next, String cause, String message) {
+    transition(next, cause, message, null);
+  }
+
+  private void transition(SessionStatus next, String cause, String message, String finalModel) {
+    SessionStatus previous = status;
+    status = next;
+    unrecorded.add(
+        new StatusChange(
+            sessionId,
+            Workflow.randomUUID().toString(),
+            ++seq,
+            next,
+            previous,
+            cause,
+            attempt,
+            bounded(message),
+            finalModel));
+    if (previous != next) {
+      Workflow.upsertTypedSearchAttributes(SessionSearchAttributes.STATUS.valueSet(next.name()));
+    }
+    describe();
+  }
+
+  /**
+   * Runs for the life of the workflow, in a detached scope: stores the row, then every transition
+   * in order.
+   */
+  private void recordTransitions(RegisterSession registration) {
+    sessions.registerSession(registration);
+    while (true) {
+      Workflow.await(() -> !unrecorded.isEmpty());
+      sessions.recordStatus(unrecorded.peekFirst());
+      unrecorded.removeFirst();
+    }
+  }
+
+  private void awaitRecorded() {
+    Workflow.await(unrecorded::isEmpty);
+  }
+
+  /** What the Temporal UI shows as the workflow's current details. */
+  private void describe() {
+    StringBuilder details = new StringBuilder("**").append(status).append("**");
+    if (attempt > 0) {
+      details.append(" · attempt ").append(attempt);
+    }
+    if (totalSteps > 0) {
+      details.append(" · ").append(totalSteps).append(" steps");
+    }
+    if (resumedFrom != null) {
+      details.append(" · resumed from step ").append(resumedFrom);
+    }
+    if (newestCheckpoint >= 0) {
+      details.append(" · newest checkpoint known: step ").append(newestCheckpoint);
+    }
+    details
+        .append(
+            "\n\nLive step and loss: the training activity's heartbeat details (Pending Activities),"
+                + " or GET /api/sessions/")
+        .append(sessionId);
+    Workflow.setCurrentDetails(details.toString());
+  }
+
+  private static String requester(ControlRequest request) {
+    return request == null || request.requestedBy() == null
+        ? null
+        : "requested by " + request.requestedBy();
+  }
+
+  private static IllegalStateException refused(String action, String why) {
+    return new IllegalStateException("cannot " + action + " the session: " + why);
+  }
+
+  static Duration retryDelay(int failuresInARow) {
+    Duration delay = FIRST_RETRY_DELAY.multipliedBy(1L << Math.min(failuresInARow - 1, 16));
+    return delay.compareTo(MAX_RETRY_DELAY) > 0 ? MAX_RETRY_DELAY : delay;
+  }
+
+  private static boolean retryable(ActivityFailure failure) {
+    if (failure.getCause() instanceof ApplicationFailure app) {
+      return !app.isNonRetryable() && !USER_ERRORS.contains(app.getType());
+    }
+    return true; // a timeout (lost worker) or a cancellation of the activity from outside
+  }
+
+  private static boolean isType(ActivityFailure failure, String type) {
+    return failure.getCause() instanceof ApplicationFailure app && type.equals(app.getType());
+  }
+
+  /** The newest checkpoint step the failed attempt reported, from its failure or heartbeats. */
+  static long checkpointStep(ActivityFailure failure) {
+    Values details = null;
+    if (failure.getCause() instanceof ApplicationFailure app) {
+      details = app.getDetails();
+    } else if (failure.getCause() instanceof TimeoutFailure timeout) {
+      details = timeout.getLastHeartbeatDetails();
+    }
+    if (details == null || details.getSize() == 0) {
+      return -1;
+    }
+    try {
+      TrainingProgress progress = details.get(TrainingProgress.class);
+      return progress == null ? -1 : progress.checkpointStep();
+    } catch (RuntimeException e) {
+      return -1; // details of another shape: no progress known
+    }
   }
 
   /** The innermost failure's own message: the trainer's words, not Temporal's wrapping. */
-  private static String rootMessage(ActivityFailure failure) {
+  static String rootMessage(TemporalFailure failure) {
     Throwable cause = failure;
     while (cause.getCause() != null) {
       cause = cause.getCause();
     }
     String message =
         cause instanceof TemporalFailure temporal ? temporal.getOriginalMessage() : null;
+    if (cause instanceof TimeoutFailure timeout) {
+      message =
+          timeout.getTimeoutType() == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+              ? "the trainer's worker stopped heartbeating (lost, killed or partitioned)"
+              : "the training activity timed out (" + timeout.getTimeoutType() + ")";
+    }
     return message == null || message.isBlank() ? failure.getMessage() : message;
+  }
+
+  static String bounded(String message) {
+    if (message == null || message.length() <= MAX_MESSAGE_CHARS) {
+      return message;
+    }
+    return message.substring(0, MAX_MESSAGE_CHARS) + " … (cut)";
   }
 }

@@ -6,53 +6,85 @@ import static org.mockito.Mockito.when;
 import static org.mockito.Mockito.withSettings;
 
 import dev.cotrain.workflows.session.ConfigActivities.GeneratedConfig;
-import dev.cotrain.workflows.session.TrainingActivities.TrainingResult;
+import dev.cotrain.workflows.session.TrainingSessionWorkflow.ControlRequest;
 import io.temporal.client.WorkflowClient;
 import io.temporal.client.WorkflowOptions;
 import io.temporal.client.WorkflowStub;
-import io.temporal.common.WorkflowExecutionHistory;
 import io.temporal.testing.TestWorkflowEnvironment;
 import io.temporal.testing.WorkflowReplayer;
 import io.temporal.worker.Worker;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Replays a checked-in history of a completed session against today's workflow code: a change that
- * would break running sessions fails here and belongs behind {@code Workflow.getVersion}.
+ * Replays checked-in histories of each shape of session against today's workflow code: a change
+ * that would break running sessions fails here and belongs behind {@code Workflow.getVersion}.
  */
 class TrainingSessionWorkflowReplayTest {
 
-  private static final String HISTORY = "histories/training-session-completed.json";
+  private static final String DIR = "histories/";
 
-  @Test
-  void replaysTheRecordedHistoryOfACompletedSession() throws Exception {
+  @ParameterizedTest
+  @ValueSource(strings = {"completed", "retried", "paused-resumed", "cancelled"})
+  void replaysTheRecordedHistory(String shape) throws Exception {
     WorkflowReplayer.replayWorkflowExecutionFromResource(
-        HISTORY, TrainingSessionWorkflowImpl.class);
+        DIR + "training-session-" + shape + ".json", TrainingSessionWorkflowImpl.class);
   }
 
   /**
-   * Re-records the history (only for a deliberate, versioned change): {@code mvn -pl workflows test
-   * -Dtest=TrainingSessionWorkflowReplayTest -Dcotrain.recordHistory=true}.
+   * Re-records the histories (only for a deliberate, versioned change): {@code mvn -pl workflows
+   * test -Dtest=TrainingSessionWorkflowReplayTest -Dcotrain.recordHistory=true}.
    */
   @Test
   @EnabledIfSystemProperty(named = "cotrain.recordHistory", matches = "true")
-  void recordHistory() throws Exception {
-    String id = "0b7f5a8e-6d2c-4c1e-9a57-3f1d2e4c5b6a";
-    try (TestWorkflowEnvironment env = TestWorkflowEnvironment.newInstance()) {
+  void recordHistories() throws Exception {
+    record("completed", training -> training.script(ScriptedTraining.complete()), w -> {});
+    record(
+        "retried",
+        training ->
+            training.script(
+                ScriptedTraining.fail(FailureTypes.TRAINER_CRASHED, "exit code -9", 50),
+                ScriptedTraining.complete()),
+        w -> {});
+    record(
+        "paused-resumed",
+        training ->
+            training.script(ScriptedTraining.runUntilCancelled(), ScriptedTraining.complete()),
+        w -> {
+          awaitStatus(w, SessionStatus.RUNNING);
+          w.pause(new ControlRequest("replay test"));
+          awaitStatus(w, SessionStatus.PAUSED);
+          w.resume(new ControlRequest("replay test"));
+        });
+    record(
+        "cancelled",
+        training -> training.script(ScriptedTraining.runUntilCancelled()),
+        w -> {
+          awaitStatus(w, SessionStatus.RUNNING);
+          w.cancel(new ControlRequest("replay test"));
+        });
+  }
+
+  private static void record(
+      String shape, Consumer<ScriptedTraining> script, Consumer<TrainingSessionWorkflow> control)
+      throws Exception {
+    try (TestWorkflowEnvironment env = TrainingSessionWorkflowTest.newEnvironment()) {
       ConfigActivities config = mock(ConfigActivities.class, withSettings().withoutAnnotations());
-      TrainingActivities training =
-          mock(TrainingActivities.class, withSettings().withoutAnnotations());
-      SessionActivities sessions =
-          mock(SessionActivities.class, withSettings().withoutAnnotations());
+      String id = TrainingSessionWorkflowTest.ID;
       when(config.generateConfig(any()))
           .thenReturn(new GeneratedConfig("/s/configs/generated/" + id + ".toml", "/s/ckpt/" + id));
-      when(training.runTraining(any())).thenReturn(new TrainingResult("/s/final/" + id, 200, 1.0));
-      Worker control = env.newWorker(TaskQueues.CONTROL);
-      control.registerWorkflowImplementationTypes(TrainingSessionWorkflowImpl.class);
-      control.registerActivitiesImplementations(config, sessions);
+      ScriptedTraining training = new ScriptedTraining();
+      script.accept(training);
+      Worker worker = env.newWorker(TaskQueues.CONTROL);
+      worker.registerWorkflowImplementationTypes(TrainingSessionWorkflowImpl.class);
+      worker.registerActivitiesImplementations(
+          config, new TrainingSessionWorkflowTest.RecordingSessions());
       env.newWorker(TaskQueues.TRAINING).registerActivitiesImplementations(training);
       env.start();
       WorkflowClient client = env.getWorkflowClient();
@@ -63,10 +95,28 @@ class TrainingSessionWorkflowReplayTest {
                   .setWorkflowId(TaskQueues.workflowId(id))
                   .setTaskQueue(TaskQueues.CONTROL)
                   .build());
-      workflow.run(new TrainingSessionInput(id, TrainingSessionWorkflowTest.spec()));
-      String execution = WorkflowStub.fromTyped(workflow).getExecution().getWorkflowId();
-      WorkflowExecutionHistory history = client.fetchHistory(execution);
-      Files.writeString(Path.of("src/test/resources", HISTORY), history.toJson(true));
+      WorkflowClient.execute(workflow::run, TrainingSessionWorkflowTest.input());
+      control.accept(workflow);
+      WorkflowStub stub = WorkflowStub.fromTyped(workflow);
+      stub.getResult(30, TimeUnit.SECONDS, SessionOutcome.class);
+      Files.writeString(
+          Path.of("src/test/resources", DIR + "training-session-" + shape + ".json"),
+          client.fetchHistory(stub.getExecution().getWorkflowId()).toJson(true));
+    }
+  }
+
+  private static void awaitStatus(TrainingSessionWorkflow workflow, SessionStatus wanted) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (workflow.status() != wanted) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("no " + wanted + " within 30 s");
+      }
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError(e);
+      }
     }
   }
 }

@@ -3,44 +3,48 @@ package dev.cotrain.workflows.session;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import static org.mockito.ArgumentMatchers.any;
-import static org.mockito.Mockito.inOrder;
 import static org.mockito.Mockito.mock;
-import static org.mockito.Mockito.times;
-import static org.mockito.Mockito.verify;
 import static org.mockito.Mockito.when;
 import static org.mockito.Mockito.withSettings;
 
 import dev.cotrain.workflows.session.ConfigActivities.GeneratedConfig;
 import dev.cotrain.workflows.session.SessionActivities.StatusChange;
-import dev.cotrain.workflows.session.TrainingActivities.RunTrainingInput;
-import dev.cotrain.workflows.session.TrainingActivities.TrainingResult;
+import dev.cotrain.workflows.session.TrainingSessionWorkflow.ControlRequest;
+import io.temporal.api.enums.v1.IndexedValueType;
 import io.temporal.client.WorkflowClient;
 import io.temporal.client.WorkflowFailedException;
 import io.temporal.client.WorkflowOptions;
+import io.temporal.client.WorkflowStub;
+import io.temporal.client.WorkflowUpdateException;
 import io.temporal.failure.ApplicationFailure;
+import io.temporal.failure.CanceledFailure;
+import io.temporal.testing.TestEnvironmentOptions;
 import io.temporal.testing.TestWorkflowEnvironment;
 import io.temporal.worker.Worker;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.mockito.ArgumentCaptor;
-import org.mockito.InOrder;
 
 class TrainingSessionWorkflowTest {
 
-  private static final String ID = "0b7f5a8e-6d2c-4c1e-9a57-3f1d2e4c5b6a";
+  static final String ID = "0b7f5a8e-6d2c-4c1e-9a57-3f1d2e4c5b6a";
 
   private TestWorkflowEnvironment env;
   private ConfigActivities config;
-  private TrainingActivities training;
-  private SessionActivities sessions;
+  private RecordingSessions sessions;
+  private ScriptedTraining training;
 
   @BeforeEach
   void setUp() {
-    env = TestWorkflowEnvironment.newInstance();
+    env = newEnvironment();
     config = mock(ConfigActivities.class, withSettings().withoutAnnotations());
-    training = mock(TrainingActivities.class, withSettings().withoutAnnotations());
-    sessions = mock(SessionActivities.class, withSettings().withoutAnnotations());
+    sessions = new RecordingSessions();
+    training = new ScriptedTraining();
     Worker control = env.newWorker(TaskQueues.CONTROL);
     control.registerWorkflowImplementationTypes(TrainingSessionWorkflowImpl.class);
     control.registerActivitiesImplementations(config, sessions);
@@ -50,71 +54,224 @@ class TrainingSessionWorkflowTest {
         .thenReturn(new GeneratedConfig("/s/configs/generated/" + ID + ".toml", "/s/ckpt/" + ID));
   }
 
+  /** A test server that knows the session's search attributes, as the worker registers them. */
+  static TestWorkflowEnvironment newEnvironment() {
+    TestEnvironmentOptions.Builder options = TestEnvironmentOptions.newBuilder();
+    SessionSearchAttributes.ALL.forEach(
+        key ->
+            options.registerSearchAttribute(
+                key.getName(), IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD));
+    return TestWorkflowEnvironment.newInstance(options.build());
+  }
+
   @AfterEach
   void tearDown() {
     env.close();
   }
 
   @Test
-  void completesWithTheFinalModelAndRecordsEachStatus() {
-    when(training.runTraining(any())).thenReturn(new TrainingResult("/s/final/" + ID, 200, 1.25));
+  void completesAndRecordsEveryTransitionInOrder() {
+    training.script(ScriptedTraining.complete());
 
-    SessionOutcome outcome = workflow().run(new TrainingSessionInput(ID, spec()));
+    SessionOutcome outcome = workflow().run(input());
 
     assertThat(outcome.status()).isEqualTo(SessionStatus.COMPLETED);
     assertThat(outcome.finalModelPath()).isEqualTo("/s/final/" + ID);
-    assertThat(outcome.steps()).isEqualTo(200);
-    ArgumentCaptor<RunTrainingInput> run = ArgumentCaptor.forClass(RunTrainingInput.class);
-    InOrder order = inOrder(config, sessions, training);
-    order.verify(config).generateConfig(any());
-    order.verify(sessions).recordStatus(new StatusChange(ID, SessionStatus.RUNNING, null, null));
-    order.verify(training).runTraining(run.capture());
-    order
-        .verify(sessions)
-        .recordStatus(new StatusChange(ID, SessionStatus.COMPLETED, "/s/final/" + ID, null));
-    assertThat(run.getValue().configPath()).isEqualTo("/s/configs/generated/" + ID + ".toml");
-    assertThat(run.getValue().checkpointDir()).isEqualTo("/s/ckpt/" + ID);
+    assertThat(sessions.registered).hasSize(1);
+    assertThat(sessions.statuses())
+        .containsExactly(SessionStatus.STARTING, SessionStatus.RUNNING, SessionStatus.COMPLETED);
+    StatusChange completed = sessions.changes.get(2);
+    assertThat(completed.finalModelPath()).isEqualTo("/s/final/" + ID);
+    assertThat(completed.previous()).isEqualTo(SessionStatus.RUNNING);
+    assertThat(sessions.changes).extracting(StatusChange::seq).containsExactly(1, 2, 3);
+    assertThat(sessions.changes).extracting(StatusChange::attempt).containsOnly(1);
+  }
+
+  @Test
+  void pauseStopsTheAttemptAndResumeStartsANewOne() {
+    training.script(ScriptedTraining.runUntilCancelled(), ScriptedTraining.complete());
+    TrainingSessionWorkflow workflow = workflow();
+    CompletableFuture<SessionOutcome> result = WorkflowClient.execute(workflow::run, input());
+    awaitStatus(workflow, SessionStatus.RUNNING);
+
+    assertThat(workflow.pause(new ControlRequest("test")).status())
+        .isEqualTo(SessionStatus.PAUSING);
+    awaitStatus(workflow, SessionStatus.PAUSED);
+    assertThat(training.cancelled).isEqualTo(1);
+    // Pausing a paused session changes nothing; a second resume would be refused.
+    assertThat(workflow.pause(new ControlRequest("test")).status()).isEqualTo(SessionStatus.PAUSED);
+    assertThat(workflow.resume(new ControlRequest("test")).status())
+        .isEqualTo(SessionStatus.QUEUED);
+
+    assertThat(result.join().status()).isEqualTo(SessionStatus.COMPLETED);
+    assertThat(sessions.statuses())
+        .containsExactly(
+            SessionStatus.STARTING,
+            SessionStatus.RUNNING,
+            SessionStatus.PAUSING,
+            SessionStatus.PAUSED,
+            SessionStatus.QUEUED,
+            SessionStatus.STARTING,
+            SessionStatus.RUNNING,
+            SessionStatus.COMPLETED);
+    assertThat(sessions.changes.get(2).message()).isEqualTo("requested by test");
+    assertThat(training.attempts).containsExactly(1, 2);
+  }
+
+  @Test
+  void impossibleRequestsAreRefusedWithTheReason() {
+    training.script(ScriptedTraining.runUntilCancelled());
+    TrainingSessionWorkflow workflow = workflow();
+    WorkflowClient.execute(workflow::run, input());
+    awaitStatus(workflow, SessionStatus.RUNNING);
+
+    WorkflowUpdateException refused =
+        catchThrowableOfType(
+            WorkflowUpdateException.class, () -> workflow.resume(new ControlRequest("test")));
+
+    assertThat(refused.getCause()).isInstanceOf(ApplicationFailure.class);
+    assertThat(((ApplicationFailure) refused.getCause()).getOriginalMessage())
+        .isEqualTo("cannot resume the session: it is RUNNING, not PAUSED");
+    assertThat(workflow.cancel(new ControlRequest("test")).status())
+        .isEqualTo(SessionStatus.CANCELLING);
+    WorkflowUpdateException pauseWhileCancelling =
+        catchThrowableOfType(
+            WorkflowUpdateException.class, () -> workflow.pause(new ControlRequest("test")));
+    assertThat(((ApplicationFailure) pauseWhileCancelling.getCause()).getOriginalMessage())
+        .isEqualTo("cannot pause the session: it is CANCELLING");
+  }
+
+  @Test
+  void cancelThroughTheUpdateStopsTheTrainerAndEndsCancelled() {
+    training.script(ScriptedTraining.runUntilCancelled());
+    TrainingSessionWorkflow workflow = workflow();
+    CompletableFuture<SessionOutcome> result = WorkflowClient.execute(workflow::run, input());
+    awaitStatus(workflow, SessionStatus.RUNNING);
+
+    workflow.cancel(new ControlRequest("test"));
+
+    assertThat(result.join().status()).isEqualTo(SessionStatus.CANCELLED);
+    assertThat(training.cancelled).isEqualTo(1);
+    assertThat(sessions.statuses())
+        .containsExactly(
+            SessionStatus.STARTING,
+            SessionStatus.RUNNING,
+            SessionStatus.CANCELLING,
+            SessionStatus.CANCELLED);
+  }
+
+  @Test
+  void cancelFromTemporalLeavesATruthfulRowOnceTheTrainerIsGone() {
+    training.script(ScriptedTraining.runUntilCancelled());
+    TrainingSessionWorkflow workflow = workflow();
+    WorkflowClient.execute(workflow::run, input());
+    awaitStatus(workflow, SessionStatus.RUNNING);
+
+    WorkflowStub.fromTyped(workflow).cancel();
+
+    WorkflowFailedException failed =
+        catchThrowableOfType(
+            WorkflowFailedException.class,
+            () -> WorkflowStub.fromTyped(workflow).getResult(SessionOutcome.class));
+    assertThat(failed.getCause()).isInstanceOf(CanceledFailure.class);
+    assertThat(training.cancelled).isEqualTo(1);
+    assertThat(sessions.statuses())
+        .containsExactly(
+            SessionStatus.STARTING,
+            SessionStatus.RUNNING,
+            SessionStatus.CANCELLING,
+            SessionStatus.CANCELLED);
+    assertThat(sessions.changes.get(2).message()).isEqualTo("cancelled in Temporal");
   }
 
   @Test
   void trainerConfigErrorEndsFailedWithTheTrainersMessageWithoutRetrying() {
     String message = "train.learning_rate: must be > 0, got -1.0";
-    when(training.runTraining(any()))
-        .thenThrow(
-            ApplicationFailure.newNonRetryableFailure(
-                message, TrainingSessionWorkflowImpl.CONFIG_ERROR));
+    training.script(ScriptedTraining.fail(FailureTypes.CONFIG_ERROR, message, -1));
 
     WorkflowFailedException failed =
-        catchThrowableOfType(
-            WorkflowFailedException.class,
-            () -> workflow().run(new TrainingSessionInput(ID, spec())));
+        catchThrowableOfType(WorkflowFailedException.class, () -> workflow().run(input()));
 
-    assertThat(failed.getCause()).isInstanceOf(ApplicationFailure.class);
     assertThat(((ApplicationFailure) failed.getCause()).getOriginalMessage()).isEqualTo(message);
-    verify(training, times(1)).runTraining(any());
-    verify(sessions).recordStatus(new StatusChange(ID, SessionStatus.FAILED, null, message));
+    assertThat(training.attempts).containsExactly(1);
+    StatusChange last = sessions.changes.get(sessions.changes.size() - 1);
+    assertThat(last.status()).isEqualTo(SessionStatus.FAILED);
+    assertThat(last.message()).isEqualTo(message);
   }
 
   @Test
-  void crashedTrainerIsRetriedAndTheSessionCompletes() {
-    when(training.runTraining(any()))
-        .thenThrow(ApplicationFailure.newFailure("trainer exited with code 137", "TrainerCrashed"))
-        .thenReturn(new TrainingResult("/s/final/" + ID, 200, 1.0));
+  void crashLoopAtTheSameCheckpointEndsFailedAfterTheBudgetWithTheLastError() {
+    Supplier<ScriptedTraining.Behaviour> crashAt20 =
+        () -> ScriptedTraining.fail(FailureTypes.TRAINER_CRASHED, "CUDA error at step 23", 20);
+    training.script(
+        crashAt20.get(), crashAt20.get(), crashAt20.get(), crashAt20.get(), crashAt20.get());
 
-    SessionOutcome outcome = workflow().run(new TrainingSessionInput(ID, spec()));
+    WorkflowFailedException failed =
+        catchThrowableOfType(WorkflowFailedException.class, () -> workflow().run(input()));
+
+    assertThat(training.attempts)
+        .hasSize(TrainingSessionWorkflowImpl.MAX_ATTEMPTS_WITHOUT_PROGRESS);
+    assertThat(((ApplicationFailure) failed.getCause()).getOriginalMessage())
+        .startsWith("CUDA error at step 23 (gave up after 5 attempts in a row");
+    // Between attempts the session waits in the queue, saying why.
+    assertThat(sessions.changes)
+        .filteredOn(c -> c.status() == SessionStatus.QUEUED)
+        .hasSize(4)
+        .allMatch(c -> c.cause().equals("retry") && c.message().endsWith("CUDA error at step 23"));
+  }
+
+  @Test
+  void attemptsThatEachWriteANewCheckpointAreRetriedWithoutLimit() {
+    int preemptions = 2 * TrainingSessionWorkflowImpl.MAX_ATTEMPTS_WITHOUT_PROGRESS;
+    ScriptedTraining.Behaviour[] script = new ScriptedTraining.Behaviour[preemptions + 1];
+    for (int i = 0; i < preemptions; i++) {
+      script[i] = ScriptedTraining.fail(FailureTypes.TRAINER_CRASHED, "preempted", 10L * (i + 1));
+    }
+    script[preemptions] = ScriptedTraining.complete();
+    training.script(script);
+
+    SessionOutcome outcome = workflow().run(input());
 
     assertThat(outcome.status()).isEqualTo(SessionStatus.COMPLETED);
-    verify(training, times(2)).runTraining(any());
+    assertThat(training.attempts).hasSize(preemptions + 1);
+  }
+
+  @Test
+  void retryDelayDoublesUpToAMinute() {
+    assertThat(TrainingSessionWorkflowImpl.retryDelay(1)).isEqualTo(Duration.ofSeconds(1));
+    assertThat(TrainingSessionWorkflowImpl.retryDelay(3)).isEqualTo(Duration.ofSeconds(4));
+    assertThat(TrainingSessionWorkflowImpl.retryDelay(40)).isEqualTo(Duration.ofMinutes(1));
+  }
+
+  private void awaitStatus(TrainingSessionWorkflow workflow, SessionStatus wanted) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (workflow.status() != wanted) {
+      assertThat(System.nanoTime()).as("status %s within 30 s", wanted).isLessThan(deadline);
+      sleep(20);
+    }
+  }
+
+  private static void sleep(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
   }
 
   private TrainingSessionWorkflow workflow() {
-    WorkflowClient client = env.getWorkflowClient();
-    return client.newWorkflowStub(
-        TrainingSessionWorkflow.class,
-        WorkflowOptions.newBuilder()
-            .setWorkflowId(TaskQueues.workflowId(ID))
-            .setTaskQueue(TaskQueues.CONTROL)
-            .build());
+    return env.getWorkflowClient()
+        .newWorkflowStub(
+            TrainingSessionWorkflow.class,
+            WorkflowOptions.newBuilder()
+                .setWorkflowId(TaskQueues.workflowId(ID))
+                .setTaskQueue(TaskQueues.CONTROL)
+                .build());
+  }
+
+  static TrainingSessionInput input() {
+    return new TrainingSessionInput(ID, spec(), "{\"name\": \"tiny\"}", null);
   }
 
   static SessionSpec spec() {
@@ -126,5 +283,25 @@ class TrainingSessionWorkflowTest {
         new SessionSpec.Distributed(1, 1, "ddp", null),
         new SessionSpec.Data(128, "", null, null),
         new SessionSpec.Checkpoint(50, null));
+  }
+
+  /** Session bookkeeping that remembers what it was asked to store. */
+  static final class RecordingSessions implements SessionActivities {
+    final List<RegisterSession> registered = new java.util.concurrent.CopyOnWriteArrayList<>();
+    final List<StatusChange> changes = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    @Override
+    public void registerSession(RegisterSession input) {
+      registered.add(input);
+    }
+
+    @Override
+    public void recordStatus(StatusChange change) {
+      changes.add(change);
+    }
+
+    List<SessionStatus> statuses() {
+      return changes.stream().map(StatusChange::status).toList();
+    }
   }
 }

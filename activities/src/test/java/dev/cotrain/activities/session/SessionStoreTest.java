@@ -1,0 +1,88 @@
+package dev.cotrain.activities.session;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cotrain.activities.TestDatabase;
+import dev.cotrain.schema.SessionEvent;
+import dev.cotrain.workflows.session.SessionActivities.RegisterSession;
+import dev.cotrain.workflows.session.SessionActivities.StatusChange;
+import dev.cotrain.workflows.session.SessionStatus;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.Test;
+
+/** The session row and its event log on the real PostgreSQL. */
+class SessionStoreTest {
+
+  private final TestDatabase db = TestDatabase.get();
+  private final SessionStore store = new SessionStore(db.dataSource());
+  private final String id = UUID.randomUUID().toString();
+
+  @Test
+  void registeringTwiceKeepsOneRowAndOneCreatedEvent() {
+    RegisterSession session = new RegisterSession(id, "tiny", "", "{\"name\": \"tiny\"}");
+
+    store.registerSession(session);
+    store.registerSession(session);
+
+    assertThat(statuses()).containsExactly("QUEUED");
+    assertThat(db.<String>query("SELECT cause FROM session_events WHERE session_id = ?", id))
+        .containsExactly("created");
+  }
+
+  @Test
+  void transitionsAreStoredOnceInOrderAndAFinalStatusIsNeverLeft() {
+    store.registerSession(new RegisterSession(id, "tiny", "", "{}"));
+    StatusChange running = change(1, SessionStatus.RUNNING, "trainer_started", null);
+    StatusChange failed = change(2, SessionStatus.FAILED, "failed", "x".repeat(20_000));
+
+    store.recordStatus(running);
+    store.recordStatus(running); // a retried activity
+    store.recordStatus(failed);
+    store.recordStatus(change(3, SessionStatus.RUNNING, "trainer_started", null));
+    store.recordStatus(change(1, SessionStatus.QUEUED, "late", null));
+
+    assertThat(statuses()).containsExactly("QUEUED", "RUNNING", "FAILED");
+    assertThat(db.<String>query("SELECT status FROM sessions WHERE id = ?", id))
+        .containsExactly("FAILED");
+    // The full error is kept in the row and the event, though the NOTIFY payload is cut.
+    assertThat(db.<String>query("SELECT error FROM sessions WHERE id = ?", id).get(0))
+        .hasSize(20_000);
+    assertThat(
+            db.<String>query(
+                    "SELECT message FROM session_events WHERE session_id = ? AND status = 'FAILED'",
+                    id)
+                .get(0))
+        .hasSize(20_000);
+  }
+
+  @Test
+  void systemSamplesAreStoredOnceAndSyncsOncePerOuterStep() {
+    store.registerSession(new RegisterSession(id, "tiny", "", "{}"));
+    SessionEvent.SystemSample sample =
+        new SessionEvent.SystemSample(
+            id, 1, 1, 12, 150.0, 7L, 1L, 2L, 3L, 4L, List.of(new SessionEvent.Gpu(0, 88.5, 5, 6)));
+
+    store.recordSystem(sample);
+    store.recordSystem(sample); // a retried write
+    store.recordSync(new SessionEvent.Sync(id, 1, 10, 2, 1000, 0.5));
+    store.recordSync(new SessionEvent.Sync(id, 1, 10, 2, 1000, 0.25)); // a resumed attempt
+
+    assertThat(db.<String>query("SELECT gpus::text FROM system_metrics WHERE session_id = ?", id))
+        .singleElement()
+        .asString()
+        .contains("\"utilization\": 88.5")
+        .contains("\"memoryTotalBytes\": 6");
+    assertThat(db.<Double>query("SELECT seconds FROM sync_events WHERE session_id = ?", id))
+        .containsExactly(0.25);
+  }
+
+  private StatusChange change(int seq, SessionStatus status, String cause, String message) {
+    return new StatusChange(
+        id, UUID.randomUUID().toString(), seq, status, null, cause, 1, message, null);
+  }
+
+  private List<String> statuses() {
+    return db.query("SELECT status FROM session_events WHERE session_id = ? ORDER BY id", id);
+  }
+}

@@ -1,0 +1,17 @@
+package dev.cotrain.api.session;
+
+import java.time.Instant;
+
+/**
+ * One lifecycle transition of a session (docs/lifecycle.md): {@code id} increases with each; {@code
+ * cause} is a keyword, {@code message} the human-readable detail, {@code attempt} the trainer
+ * attempt it belongs to (0 before the first).
+ */
+public record SessionEventRow(
+    long id,
+    Instant at,
+    String status,
+    String previousStatus,
+    String cause,
+    int attempt,
+    String message) {}

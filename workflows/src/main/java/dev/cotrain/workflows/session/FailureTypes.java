@@ -1,0 +1,28 @@
+package dev.cotrain.workflows.session;
+
+/** Failure types of the session's activities: the one place these names live. */
+public final class FailureTypes {
+
+  /** The spec or the trainer's config is invalid (trainer exit 2); retrying cannot help. */
+  public static final String CONFIG_ERROR = "ConfigError";
+
+  /** The data set is missing or unusable (trainer exit 3); retrying cannot help. */
+  public static final String DATA_ERROR = "DataError";
+
+  /** The trainer says a rerun would fail the same way (e.g. the loss diverged). */
+  public static final String TRAINER_FAILED = "TrainerFailed";
+
+  /** The trainer died or could not start; a retry resumes from the newest checkpoint. */
+  public static final String TRAINER_CRASHED = "TrainerCrashed";
+
+  /**
+   * The trainer was stopped from outside the session (its worker is draining, or it got SIGTERM)
+   * after writing a checkpoint; the session goes back to the queue at once.
+   */
+  public static final String TRAINER_PREEMPTED = "TrainerPreempted";
+
+  /** The workflow's own failure when a session ends FAILED. */
+  public static final String SESSION_FAILED = "SessionFailed";
+
+  private FailureTypes() {}
+}
