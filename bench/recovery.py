@@ -79,7 +79,8 @@ def next_message(inbox: queue.Queue, deadline: float) -> tuple[float, dict]:
 
 
 def worker_pid(storage: Path) -> int:
-    return int((storage / "services/run/worker.pid").read_text().strip())
+    # "PID START" (the start time guards against a reused pid)
+    return int((storage / "services/run/worker.pid").read_text().split()[0])
 
 
 def wait_for_worker(api: str, storage: Path, timeout: float = 120) -> None:
