@@ -20,6 +20,7 @@ import io.temporal.client.WorkflowOptions;
 import io.temporal.client.WorkflowUpdateException;
 import io.temporal.common.metadata.POJOWorkflowInterfaceMetadata;
 import io.temporal.failure.TemporalFailure;
+import jakarta.annotation.PreDestroy;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -27,6 +28,8 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.regex.Pattern;
@@ -65,6 +68,18 @@ class SessionService {
   private final WorkflowClient workflowClient;
   private final TemporalProperties temporal;
   private final ObjectMapper mapper;
+
+  /**
+   * Update calls block until a worker answers; they run here, bounded by the update timeout, so
+   * that one without an answer never holds a request thread or a shared pool.
+   */
+  private final ExecutorService updates =
+      Executors.newCachedThreadPool(
+          task -> {
+            Thread t = new Thread(task, "cotrain-session-update");
+            t.setDaemon(true);
+            return t;
+          });
 
   SessionService(
       SessionRepository repository,
@@ -167,7 +182,8 @@ class SessionService {
             () ->
                 workflowClient
                     .newUntypedWorkflowStub(row.workflowId())
-                    .update(action, ControlResult.class, new ControlRequest("api")));
+                    .update(action, ControlResult.class, new ControlRequest("api")),
+            updates);
     try {
       ControlResult result = update.get(temporal.updateTimeout().toMillis(), TimeUnit.MILLISECONDS);
       return new ControlResponse(id, result.status().name());
@@ -182,6 +198,11 @@ class SessionService {
     } catch (ExecutionException e) {
       throw controlFailure(action, e.getCause());
     }
+  }
+
+  @PreDestroy
+  void stopUpdates() {
+    updates.shutdownNow();
   }
 
   private ApiException controlFailure(String action, Throwable failure) {

@@ -307,7 +307,7 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
       // Lets Temporal show the workflow as Canceled, as whoever cancelled it expects.
       throw new CanceledFailure("session cancelled");
     }
-    return new SessionOutcome(sessionId, status, null, 0, Double.NaN);
+    return new SessionOutcome(sessionId, status, null, 0, 0.0);
   }
 
   private ApplicationFailure fail(String message) {
