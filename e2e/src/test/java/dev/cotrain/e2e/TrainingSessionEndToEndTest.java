@@ -212,7 +212,8 @@ class TrainingSessionEndToEndTest {
   @Test
   void pausedSessionResumesFromItsCheckpointAndTrainsExactlyAsAnUninterruptedRun()
       throws Exception {
-    String body = request(300, 100);
+    // Long enough that the pause, sent at step 20, lands mid-run even on a faster machine.
+    String body = request(600, 100);
     String paused = create(body).get("id").asText();
     awaitStep(subscribe(paused), 20);
 
@@ -221,7 +222,7 @@ class TrainingSessionEndToEndTest {
     awaitStatus(paused, "PAUSED");
 
     long pausedAt = get("/api/sessions/" + paused).get("latestStep").asLong();
-    assertThat(pausedAt).isBetween(20L, 299L);
+    assertThat(pausedAt).isBetween(20L, 599L);
     assertThat(checkpointSteps(paused)).contains(pausedAt); // written on the way out
     assertThat(Stack.processesOf(paused)).isEmpty();
     assertThat(post("/api/sessions/" + paused + "/resume", 200).get("status").asText())
@@ -232,7 +233,7 @@ class TrainingSessionEndToEndTest {
     assertThat(finalStatus(clean)).isEqualTo("COMPLETED");
 
     assertThat(trainerLog(paused)).contains("step-" + pausedAt);
-    assertThat(losses(paused)).hasSize(300).isEqualTo(losses(clean));
+    assertThat(losses(paused)).hasSize(600).isEqualTo(losses(clean));
     assertThat(eventStatuses(paused))
         .containsSubsequence(
             "RUNNING", "PAUSING", "PAUSED", "QUEUED", "STARTING", "RUNNING", "COMPLETED");
