@@ -24,6 +24,8 @@ final class Stack {
       ENV.getOrDefault("COTRAIN_TEST_JDBC_URL", "jdbc:postgresql://127.0.0.1:55432/cotrain");
   static final String PYTHON = ENV.getOrDefault("COTRAIN_PYTHON", "python3");
 
+  static final String HOST_ID = "e2e-host-" + ProcessHandle.current().pid();
+
   /** The repository root: surefire runs in the e2e module's folder. */
   static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
 
@@ -92,6 +94,9 @@ final class Stack {
     env.put("COTRAIN_STORAGE_ROOT", storage.toString());
     env.put("COTRAIN_PYTHON", PYTHON);
     env.put("COTRAIN_TRAINING_SLOTS", "2");
+    // A simulated GPU host: the inventory lists two declared devices.
+    env.put("COTRAIN_HOST_ID", HOST_ID);
+    env.put("COTRAIN_GPUS", "0,1");
     worker = builder.start();
     await(
         Duration.ofSeconds(120),

@@ -141,6 +141,21 @@ class TrainingSessionEndToEndTest {
   }
 
   @Test
+  void theWorkerRegistersItsHostAndDevices() throws Exception {
+    JsonNode host = null;
+    for (JsonNode worker : get("/api/workers").get("workers")) {
+      if (worker.get("id").asText().equals(Stack.HOST_ID)) {
+        host = worker;
+      }
+    }
+
+    assertThat(host).as("host %s in /api/workers", Stack.HOST_ID).isNotNull();
+    assertThat(host.get("alive").asBoolean()).isTrue();
+    assertThat(host.get("cpuSlots").asInt()).isEqualTo(2);
+    assertThat(host.get("devices")).extracting(d -> d.get("index").asInt()).containsExactly(0, 1);
+  }
+
+  @Test
   void killedTrainerIsRetriedAndResumesFromItsNewestCheckpoint() throws Exception {
     String id = create(request(STEPS, 10)).get("id").asText();
     BlockingQueue<String> inbox = subscribe(id);

@@ -3,6 +3,7 @@ package dev.cotrain.worker;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.cotrain.activities.config.ConfigActivitiesImpl;
+import dev.cotrain.activities.host.HostStore;
 import dev.cotrain.activities.session.SessionActivitiesImpl;
 import dev.cotrain.activities.session.SessionStore;
 import dev.cotrain.activities.storage.StorageLayout;
@@ -29,6 +30,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.flywaydb.core.Flyway;
 import org.slf4j.Logger;
@@ -50,6 +53,15 @@ public final class CotrainWorker implements AutoCloseable {
   private final WorkerFactory factory;
   private final TrainingActivitiesImpl training;
   private final Duration stopGrace;
+  private final HostStore hosts;
+  private final HostStore.Host host;
+  private final ScheduledExecutorService presence =
+      Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "cotrain-host-presence");
+            t.setDaemon(true);
+            return t;
+          });
 
   private CotrainWorker(WorkerSettings settings) {
     HikariConfig db = new HikariConfig();
@@ -63,6 +75,15 @@ public final class CotrainWorker implements AutoCloseable {
 
     StorageLayout layout = new StorageLayout(settings.storageRoot()).create();
     SessionStore store = new SessionStore(dataSource);
+    this.host =
+        new HostStore.Host(
+            settings.hostId(),
+            settings.trainingSlots(),
+            settings.labels(),
+            ProcessHandle.current().pid(),
+            HostInventory.devices(settings.declaredGpus()));
+    this.hosts = new HostStore(dataSource);
+    hosts.register(host);
 
     this.service =
         WorkflowServiceStubs.newServiceStubs(
@@ -149,8 +170,12 @@ public final class CotrainWorker implements AutoCloseable {
   public static CotrainWorker start(WorkerSettings settings) {
     CotrainWorker worker = new CotrainWorker(settings);
     worker.factory.start();
+    worker.keepPresent(settings.heartbeatEvery());
     log.info(
-        "Cotrain worker ready: temporal {} queues {} and {} ({} training slot(s)), storage {}",
+        "Cotrain worker ready: host {} with {} device(s), temporal {} queues {} and {} ({} training"
+            + " slot(s)), storage {}",
+        settings.hostId(),
+        worker.host.devices().size(),
         settings.temporalTarget(),
         TaskQueues.CONTROL,
         TaskQueues.TRAINING,
@@ -164,8 +189,26 @@ public final class CotrainWorker implements AutoCloseable {
    * its session goes back to the queue at once for another worker), then waits for the activities
    * to report and shuts down.
    */
+  /** Marks the host seen at the heartbeat pace; registers it again if its row was removed. */
+  private void keepPresent(Duration every) {
+    presence.scheduleWithFixedDelay(
+        () -> {
+          try {
+            if (!hosts.seen(host.id())) {
+              hosts.register(host);
+            }
+          } catch (RuntimeException e) {
+            log.warn("Could not mark host {} present: {}", host.id(), e.getMessage());
+          }
+        },
+        every.toMillis(),
+        every.toMillis(),
+        TimeUnit.MILLISECONDS);
+  }
+
   @Override
   public void close() {
+    presence.shutdownNow();
     factory.shutdown();
     training.drain();
     factory.awaitTermination(stopGrace.toSeconds() + 30, TimeUnit.SECONDS);

@@ -1,10 +1,15 @@
 package dev.cotrain.worker;
 
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 
-/** The worker's settings, read from {@code COTRAIN_*} environment variables (docs/deploy.md). */
+/**
+ * The worker's settings, read from {@code COTRAIN_*} environment variables (docs/deploy.md). {@code
+ * declaredGpus} is {@code COTRAIN_GPUS} (null: discover with nvidia-smi).
+ */
 public record WorkerSettings(
     String temporalTarget,
     String namespace,
@@ -15,7 +20,10 @@ public record WorkerSettings(
     String python,
     int trainingSlots,
     Duration heartbeatEvery,
-    Duration stopGrace) {
+    Duration stopGrace,
+    String hostId,
+    String declaredGpus,
+    Map<String, String> labels) {
 
   public static WorkerSettings fromEnvironment(Map<String, String> env) {
     return new WorkerSettings(
@@ -28,7 +36,29 @@ public record WorkerSettings(
         env.getOrDefault("COTRAIN_PYTHON", "python3"),
         positive("COTRAIN_TRAINING_SLOTS", env.getOrDefault("COTRAIN_TRAINING_SLOTS", "1")),
         Duration.ofSeconds(2),
-        Duration.ofSeconds(30));
+        Duration.ofSeconds(30),
+        hostId(env.get("COTRAIN_HOST_ID")),
+        env.get("COTRAIN_GPUS"),
+        HostInventory.labels(env.get("COTRAIN_HOST_LABELS")));
+  }
+
+  /** {@code COTRAIN_HOST_ID}, else the host name: one id per worker, stable across restarts. */
+  private static String hostId(String configured) {
+    if (configured != null && !configured.isBlank()) {
+      if (!configured.matches("[A-Za-z0-9._-]{1,100}")) {
+        throw new IllegalArgumentException(
+            "COTRAIN_HOST_ID: must be 1 to 100 letters, digits, dots, dashes or underscores; got '"
+                + configured
+                + "'");
+      }
+      return configured;
+    }
+    try {
+      return InetAddress.getLocalHost().getHostName();
+    } catch (UnknownHostException e) {
+      throw new IllegalArgumentException(
+          "COTRAIN_HOST_ID: not set, and the host name is unknown (" + e.getMessage() + ")");
+    }
   }
 
   private static int positive(String name, String value) {

@@ -1,0 +1,102 @@
+package dev.cotrain.activities.host;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Types;
+import java.util.List;
+import java.util.Map;
+import javax.sql.DataSource;
+
+/**
+ * The worker's side of the inventory (tables {@code hosts} and {@code devices}): it registers its
+ * host with the devices it offers when it starts, and marks it seen every few seconds.
+ */
+public final class HostStore {
+
+  /** One device of a host; {@code memoryBytes} is null when unknown (declared devices). */
+  public record Device(int index, String name, Long memoryBytes) {}
+
+  /** What a worker offers: its host identity, CPU slots, labels and devices. */
+  public record Host(
+      String id, int cpuSlots, Map<String, String> labels, long workerPid, List<Device> devices) {}
+
+  private final DataSource dataSource;
+  private final ObjectMapper json = new ObjectMapper();
+
+  public HostStore(DataSource dataSource) {
+    this.dataSource = dataSource;
+  }
+
+  /**
+   * Inserts or replaces the host's row and its device list (devices it no longer has are removed),
+   * in one transaction.
+   */
+  public void register(Host host) {
+    String labels;
+    try {
+      labels = json.writeValueAsString(host.labels());
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+    try (Connection c = dataSource.getConnection()) {
+      c.setAutoCommit(false);
+      try {
+        try (PreparedStatement upsert =
+            c.prepareStatement(
+                """
+                INSERT INTO hosts (id, cpu_slots, labels, worker_pid, started_at, last_seen)
+                VALUES (?, ?, CAST(? AS jsonb), ?, now(), now())
+                ON CONFLICT (id) DO UPDATE SET
+                    cpu_slots = excluded.cpu_slots, labels = excluded.labels,
+                    worker_pid = excluded.worker_pid, started_at = now(), last_seen = now()
+                """)) {
+          upsert.setString(1, host.id());
+          upsert.setInt(2, host.cpuSlots());
+          upsert.setString(3, labels);
+          upsert.setLong(4, host.workerPid());
+          upsert.executeUpdate();
+        }
+        try (PreparedStatement delete =
+            c.prepareStatement("DELETE FROM devices WHERE host_id = ?")) {
+          delete.setString(1, host.id());
+          delete.executeUpdate();
+        }
+        try (PreparedStatement insert =
+            c.prepareStatement(
+                "INSERT INTO devices (host_id, device_index, name, memory_bytes) VALUES (?, ?, ?, ?)")) {
+          for (Device device : host.devices()) {
+            insert.setString(1, host.id());
+            insert.setInt(2, device.index());
+            insert.setString(3, device.name());
+            insert.setObject(4, device.memoryBytes(), Types.BIGINT);
+            insert.addBatch();
+          }
+          insert.executeBatch();
+        }
+        c.commit();
+      } catch (SQLException | RuntimeException e) {
+        c.rollback();
+        throw e;
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException(
+          "could not register host " + host.id() + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Marks the host seen now; false when its row is gone (then register it again). */
+  public boolean seen(String hostId) {
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement update =
+            c.prepareStatement("UPDATE hosts SET last_seen = now() WHERE id = ?")) {
+      update.setString(1, hostId);
+      return update.executeUpdate() == 1;
+    } catch (SQLException e) {
+      throw new IllegalStateException(
+          "could not mark host " + hostId + " seen: " + e.getMessage(), e);
+    }
+  }
+}

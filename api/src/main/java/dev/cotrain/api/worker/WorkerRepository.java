@@ -1,0 +1,70 @@
+package dev.cotrain.api.worker;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.stereotype.Repository;
+
+/** The hosts and devices tables, which the workers write. */
+@Repository
+class WorkerRepository {
+
+  private final JdbcClient jdbc;
+  private final ObjectMapper mapper;
+
+  WorkerRepository(JdbcClient jdbc, ObjectMapper mapper) {
+    this.jdbc = jdbc;
+    this.mapper = mapper;
+  }
+
+  /** Alive hosts first (by id), then the gone ones. */
+  List<WorkerHost> hosts(Duration aliveWithin) {
+    Map<String, List<WorkerHost.Device>> devices = new LinkedHashMap<>();
+    jdbc.sql(
+            "SELECT host_id, device_index, name, memory_bytes FROM devices ORDER BY host_id, device_index")
+        .query(
+            rs -> {
+              devices
+                  .computeIfAbsent(rs.getString("host_id"), id -> new ArrayList<>())
+                  .add(
+                      new WorkerHost.Device(
+                          rs.getInt("device_index"),
+                          rs.getString("name"),
+                          rs.getObject("memory_bytes", Long.class)));
+            });
+    return jdbc.sql(
+            """
+            SELECT id, last_seen > now() - make_interval(secs => :alive) AS alive, last_seen,
+                   started_at, worker_pid, cpu_slots, labels::text AS labels
+              FROM hosts
+             ORDER BY alive DESC, id
+            """)
+        .param("alive", aliveWithin.toMillis() / 1000.0)
+        .query(
+            (rs, n) ->
+                new WorkerHost(
+                    rs.getString("id"),
+                    rs.getBoolean("alive"),
+                    rs.getTimestamp("last_seen").toInstant(),
+                    rs.getTimestamp("started_at").toInstant(),
+                    rs.getLong("worker_pid"),
+                    rs.getInt("cpu_slots"),
+                    json(rs.getString("labels")),
+                    devices.getOrDefault(rs.getString("id"), List.of())))
+        .list();
+  }
+
+  private JsonNode json(String text) {
+    try {
+      return mapper.readTree(text);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("stored host labels are not JSON", e);
+    }
+  }
+}
