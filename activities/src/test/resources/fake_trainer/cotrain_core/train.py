@@ -6,6 +6,7 @@ SIGTERM, then writes a checkpoint and exits 4, as the real trainer does).
 """
 
 import json
+import os
 import pathlib
 import signal
 import sys
@@ -18,6 +19,7 @@ mode = config["run"]["name"]
 checkpoints = pathlib.Path(config["checkpoint"]["output_path"])
 checkpoints.mkdir(parents=True, exist_ok=True)
 (checkpoints / "argv.json").write_text(json.dumps(args))
+(checkpoints / "devices.txt").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"))
 
 
 def emit(**event):

@@ -156,6 +156,40 @@ class TrainingSessionEndToEndTest {
   }
 
   @Test
+  void sessionsHoldDistinctDevicesAndOneWaitsUntilADeviceIsFree() throws Exception {
+    // The e2e host offers two declared devices: two sessions hold one each, a third waits.
+    String a = create(request(5000, 1000)).get("id").asText();
+    String b = create(request(5000, 1000)).get("id").asText();
+    try {
+      awaitStep(subscribe(a), 2);
+      awaitStep(subscribe(b), 2);
+      String c = create(request(STEPS, 10)).get("id").asText();
+      Stack.await(
+          Duration.ofSeconds(60),
+          "the third session waiting for a device",
+          () -> causes(c).contains("waiting"));
+      assertThat(get("/api/sessions/" + c).get("status").asText()).isEqualTo("QUEUED");
+      assertThat(events(c).get(events(c).size() - 1).get("message").asText())
+          .isEqualTo("waiting for 1 free devices on one host (most free now: 0)");
+
+      // Each trainer sees only the device its session holds.
+      String deviceOfA = cudaVisibleDevices(a);
+      assertThat(List.of(deviceOfA, cudaVisibleDevices(b))).containsExactlyInAnyOrder("0", "1");
+
+      post("/api/sessions/" + a + "/cancel", 200);
+      assertThat(finalStatus(c)).isEqualTo("COMPLETED");
+      assertThat(events(c))
+          .anyMatch(
+              e ->
+                  e.get("cause").asText().equals("trainer_launched")
+                      && e.get("message").asText().endsWith("devices " + deviceOfA));
+    } finally {
+      post("/api/sessions/" + a + "/cancel", 409, 200);
+      post("/api/sessions/" + b + "/cancel", 409, 200);
+    }
+  }
+
+  @Test
   void killedTrainerIsRetriedAndResumesFromItsNewestCheckpoint() throws Exception {
     String id = create(request(STEPS, 10)).get("id").asText();
     BlockingQueue<String> inbox = subscribe(id);
@@ -460,15 +494,36 @@ class TrainingSessionEndToEndTest {
     return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
   }
 
-  private JsonNode post(String path, int status) throws Exception {
+  private JsonNode post(String path, Integer... statuses) throws Exception {
     HttpResponse<String> response =
         http.send(
             HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
                 .POST(HttpRequest.BodyPublishers.noBody())
                 .build(),
             HttpResponse.BodyHandlers.ofString());
-    assertThat(response.statusCode()).as(response.body()).isEqualTo(status);
+    assertThat(response.statusCode()).as(response.body()).isIn((Object[]) statuses);
     return json.readTree(response.body());
+  }
+
+  /** CUDA_VISIBLE_DEVICES in the environment of the session's trainer process. */
+  private static String cudaVisibleDevices(String id) throws Exception {
+    List<ProcessHandle> trainers = Stack.processesOf(id);
+    assertThat(trainers).hasSize(1);
+    String environ = Files.readString(Path.of("/proc/" + trainers.get(0).pid() + "/environ"));
+    for (String entry : environ.split("\0")) {
+      if (entry.startsWith("CUDA_VISIBLE_DEVICES=")) {
+        return entry.substring("CUDA_VISIBLE_DEVICES=".length());
+      }
+    }
+    return null;
+  }
+
+  private List<String> causes(String id) {
+    try {
+      return events(id).stream().map(e -> e.get("cause").asText()).toList();
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   private JsonNode get(String path) throws Exception {

@@ -99,6 +99,15 @@ public final class SessionTransitions {
         return false;
       }
     }
+    if (ends) {
+      // A session that has ended holds no host or device, however it ended (a terminated
+      // workflow cannot release them itself).
+      try (PreparedStatement release =
+          c.prepareStatement("DELETE FROM placements WHERE session_id = ?")) {
+        release.setObject(1, t.sessionId());
+        release.executeUpdate();
+      }
+    }
     insertEvent(c, t);
     return true;
   }

@@ -4,6 +4,8 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.cotrain.activities.config.ConfigActivitiesImpl;
 import dev.cotrain.activities.host.HostStore;
+import dev.cotrain.activities.placement.PlacementActivitiesImpl;
+import dev.cotrain.activities.placement.PlacementStore;
 import dev.cotrain.activities.session.SessionActivitiesImpl;
 import dev.cotrain.activities.session.SessionStore;
 import dev.cotrain.activities.storage.StorageLayout;
@@ -97,13 +99,17 @@ public final class CotrainWorker implements AutoCloseable {
     Worker control = factory.newWorker(TaskQueues.CONTROL);
     control.registerWorkflowImplementationTypes(TrainingSessionWorkflowImpl.class);
     control.registerActivitiesImplementations(
-        new ConfigActivitiesImpl(layout), new SessionActivitiesImpl(store));
+        new ConfigActivitiesImpl(layout),
+        new SessionActivitiesImpl(store),
+        new PlacementActivitiesImpl(new PlacementStore(dataSource)));
 
+    // Sessions placed on this host run here; the allocator never places more than it offers.
     Worker training =
         factory.newWorker(
-            TaskQueues.TRAINING,
+            TaskQueues.trainingQueue(settings.hostId()),
             WorkerOptions.newBuilder()
-                .setMaxConcurrentActivityExecutionSize(settings.trainingSlots())
+                .setMaxConcurrentActivityExecutionSize(
+                    Math.max(host.devices().size(), settings.trainingSlots()))
                 // Every heartbeat reaches the server at once: cancellation (pause, cancel)
                 // arrives within one heartbeat interval, and the details a retry reads are fresh.
                 .setMaxHeartbeatThrottleInterval(settings.heartbeatEvery())
@@ -178,7 +184,7 @@ public final class CotrainWorker implements AutoCloseable {
         worker.host.devices().size(),
         settings.temporalTarget(),
         TaskQueues.CONTROL,
-        TaskQueues.TRAINING,
+        TaskQueues.trainingQueue(settings.hostId()),
         settings.trainingSlots(),
         settings.storageRoot().toAbsolutePath().normalize());
     return worker;

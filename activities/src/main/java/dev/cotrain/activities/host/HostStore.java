@@ -31,8 +31,8 @@ public final class HostStore {
   }
 
   /**
-   * Inserts or replaces the host's row and its device list (devices it no longer has are removed),
-   * in one transaction.
+   * Inserts or replaces the host's row and its device list, in one transaction: devices it no
+   * longer has are removed (and freed), the others keep whoever holds them.
    */
   public void register(Host host) {
     String labels;
@@ -59,22 +59,32 @@ public final class HostStore {
           upsert.setLong(4, host.workerPid());
           upsert.executeUpdate();
         }
+        // Devices it still has keep their rows (and whoever holds them); the others go.
         try (PreparedStatement delete =
-            c.prepareStatement("DELETE FROM devices WHERE host_id = ?")) {
+            c.prepareStatement(
+                "DELETE FROM devices WHERE host_id = ? AND NOT (device_index = ANY (?))")) {
           delete.setString(1, host.id());
+          delete.setArray(
+              2,
+              c.createArrayOf(
+                  "integer", host.devices().stream().map(Device::index).toArray(Integer[]::new)));
           delete.executeUpdate();
         }
-        try (PreparedStatement insert =
+        try (PreparedStatement upsert =
             c.prepareStatement(
-                "INSERT INTO devices (host_id, device_index, name, memory_bytes) VALUES (?, ?, ?, ?)")) {
+                """
+                INSERT INTO devices (host_id, device_index, name, memory_bytes) VALUES (?, ?, ?, ?)
+                ON CONFLICT (host_id, device_index) DO UPDATE SET
+                    name = excluded.name, memory_bytes = excluded.memory_bytes
+                """)) {
           for (Device device : host.devices()) {
-            insert.setString(1, host.id());
-            insert.setInt(2, device.index());
-            insert.setString(3, device.name());
-            insert.setObject(4, device.memoryBytes(), Types.BIGINT);
-            insert.addBatch();
+            upsert.setString(1, host.id());
+            upsert.setInt(2, device.index());
+            upsert.setString(3, device.name());
+            upsert.setObject(4, device.memoryBytes(), Types.BIGINT);
+            upsert.addBatch();
           }
-          insert.executeBatch();
+          upsert.executeBatch();
         }
         c.commit();
       } catch (SQLException | RuntimeException e) {

@@ -28,7 +28,11 @@ public final class TrainerLauncher {
     this.stopGrace = stopGrace;
   }
 
-  Process start(Path config, Path stderrLog) throws IOException {
+  /**
+   * {@code devices}: the device ids the attempt holds, passed as {@code CUDA_VISIBLE_DEVICES}
+   * (empty: a CPU slot, the variable is left as the worker has it).
+   */
+  Process start(Path config, Path stderrLog, List<Integer> devices) throws IOException {
     List<String> command = new ArrayList<>(python);
     command.addAll(List.of("-m", "cotrain_core.train", "--config", config.toString()));
     Files.createDirectories(stderrLog.getParent());
@@ -37,6 +41,13 @@ public final class TrainerLauncher {
             .redirectInput(ProcessBuilder.Redirect.PIPE)
             .redirectError(ProcessBuilder.Redirect.appendTo(stderrLog.toFile()));
     builder.environment().put("PYTHONUNBUFFERED", "1");
+    if (devices != null && !devices.isEmpty()) {
+      builder
+          .environment()
+          .put(
+              "CUDA_VISIBLE_DEVICES",
+              String.join(",", devices.stream().map(String::valueOf).toList()));
+    }
     return builder.start();
   }
 

@@ -75,13 +75,17 @@ public class TrainingActivitiesImpl implements TrainingActivities {
   public TrainingResult runTraining(RunTrainingInput input) {
     ActivityExecutionContext context = Activity.getExecutionContext();
     Path stderrLog = layout.trainingLogs(input.sessionId()).resolve("trainer.log");
-    log.info("session {} attempt {}: starting trainer", input.sessionId(), input.attempt());
+    log.info(
+        "session {} attempt {}: starting trainer on devices {}",
+        input.sessionId(),
+        input.attempt(),
+        input.devices());
     if (draining) {
       throw preempted("the worker is stopping", new Run(input));
     }
     Process process;
     try {
-      process = launcher.start(Path.of(input.configPath()), stderrLog);
+      process = launcher.start(Path.of(input.configPath()), stderrLog, input.devices());
     } catch (IOException e) {
       throw ApplicationFailure.newFailure(
           "could not start the trainer: " + e.getMessage(), FailureTypes.TRAINER_CRASHED);

@@ -3,11 +3,15 @@ package dev.cotrain.activities.session;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cotrain.activities.TestDatabase;
+import dev.cotrain.activities.host.HostStore;
+import dev.cotrain.activities.placement.PlacementStore;
 import dev.cotrain.schema.SessionEvent;
 import dev.cotrain.workflows.session.SessionActivities.RegisterSession;
 import dev.cotrain.workflows.session.SessionActivities.StatusChange;
 import dev.cotrain.workflows.session.SessionStatus;
+import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
 
@@ -33,6 +37,11 @@ class SessionStoreTest {
   @Test
   void transitionsAreStoredOnceInOrderAndAFinalStatusIsNeverLeft() {
     store.registerSession(new RegisterSession(id, "tiny", "", "{}"));
+    String host = "store-test-" + id;
+    new HostStore(db.dataSource()).register(new HostStore.Host(host, 1, Map.of(), 1, List.of()));
+    new PlacementStore(db.dataSource()).place(UUID.fromString(id), 1, 1, Duration.ofSeconds(10));
+    assertThat(db.<Long>query("SELECT count(*) FROM placements WHERE session_id = ?", id))
+        .containsExactly(1L);
     StatusChange running = change(1, SessionStatus.RUNNING, "trainer_started", null);
     StatusChange failed = change(2, SessionStatus.FAILED, "failed", "x".repeat(20_000));
 
@@ -43,6 +52,9 @@ class SessionStoreTest {
     store.recordStatus(change(1, SessionStatus.QUEUED, "late", null));
 
     assertThat(statuses()).containsExactly("QUEUED", "RUNNING", "FAILED");
+    // An ended session holds nothing.
+    assertThat(db.<Long>query("SELECT count(*) FROM placements WHERE session_id = ?", id))
+        .containsExactly(0L);
     assertThat(db.<String>query("SELECT status FROM sessions WHERE id = ?", id))
         .containsExactly("FAILED");
     // The full error is kept in the row and the event, though the NOTIFY payload is cut.

@@ -84,6 +84,9 @@ class TrainingActivitiesImplTest {
                         .toString()
                         .equals(p.checkpointPath()));
     assertThat(db.progress(sessionId)).isEqualTo(100.0);
+    // The trainer sees exactly the devices its attempt holds.
+    assertThat(Files.readString(layout.checkpoints(sessionId).resolve("devices.txt")))
+        .isEqualTo("1,3");
   }
 
   @Test
@@ -219,6 +222,6 @@ class TrainingActivitiesImplTest {
             .formatted(
                 sessionId, mode, layout.finalModel(sessionId), layout.checkpoints(sessionId)));
     return new RunTrainingInput(
-        sessionId, 1, config.toString(), layout.checkpoints(sessionId).toString());
+        sessionId, 1, config.toString(), layout.checkpoints(sessionId).toString(), List.of(1, 3));
   }
 }

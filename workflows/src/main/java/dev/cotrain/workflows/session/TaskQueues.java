@@ -5,12 +5,17 @@ public final class TaskQueues {
   /** Session workflows, config generation and status bookkeeping. */
   public static final String CONTROL = "cotrain-control";
 
-  /** Trainer processes; a worker polls it with as many slots as it has training slots. */
-  public static final String TRAINING = "cotrain-training";
+  /** Prefix of each host's training queue: a worker polls the one of its host only. */
+  public static final String TRAINING_PREFIX = "cotrain-training-";
 
   public static final String WORKFLOW_ID_PREFIX = "session-";
 
   private TaskQueues() {}
+
+  /** The task queue of one host's trainers, where the session placed there runs its attempt. */
+  public static String trainingQueue(String hostId) {
+    return TRAINING_PREFIX + hostId;
+  }
 
   public static String workflowId(String sessionId) {
     return WORKFLOW_ID_PREFIX + sessionId;

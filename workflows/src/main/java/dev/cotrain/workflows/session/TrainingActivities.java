@@ -25,8 +25,17 @@ public interface TrainingActivities {
    */
   TrainingResult runTraining(RunTrainingInput input);
 
-  /** {@code attempt} is the workflow's attempt number, 1-based. */
-  record RunTrainingInput(String sessionId, int attempt, String configPath, String checkpointDir) {}
+  /**
+   * {@code attempt} is the workflow's attempt number, 1-based; {@code devices} the device ids the
+   * attempt holds on its host, passed to the trainer as {@code CUDA_VISIBLE_DEVICES} (empty: a CPU
+   * slot, the variable is left alone).
+   */
+  record RunTrainingInput(
+      String sessionId,
+      int attempt,
+      String configPath,
+      String checkpointDir,
+      java.util.List<Integer> devices) {}
 
   record TrainingResult(String finalModelPath, long steps, double finalLoss) {}
 

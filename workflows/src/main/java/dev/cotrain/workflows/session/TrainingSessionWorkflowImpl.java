@@ -2,6 +2,9 @@ package dev.cotrain.workflows.session;
 
 import dev.cotrain.workflows.session.ConfigActivities.GenerateConfigInput;
 import dev.cotrain.workflows.session.ConfigActivities.GeneratedConfig;
+import dev.cotrain.workflows.session.PlacementActivities.PlaceRequest;
+import dev.cotrain.workflows.session.PlacementActivities.Placement;
+import dev.cotrain.workflows.session.PlacementActivities.ReleaseRequest;
 import dev.cotrain.workflows.session.SessionActivities.RegisterSession;
 import dev.cotrain.workflows.session.SessionActivities.StatusChange;
 import dev.cotrain.workflows.session.TrainingActivities.RunTrainingInput;
@@ -38,6 +41,13 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
   public static final int MAX_ATTEMPTS_WITHOUT_PROGRESS = 5;
 
   static final Duration FIRST_RETRY_DELAY = Duration.ofSeconds(1);
+
+  /** A session waiting for capacity asks again after 1 s, then twice as long, up to this. */
+  static final Duration MAX_PLACEMENT_WAIT = Duration.ofSeconds(15);
+
+  /** A placed attempt that no worker of its host starts within this is placed again. */
+  static final Duration START_TIMEOUT = Duration.ofMinutes(1);
+
   static final Duration MAX_RETRY_DELAY = Duration.ofMinutes(1);
 
   /** Messages kept in workflow history and the session's events are cut to this many chars. */
@@ -64,6 +74,15 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
                       .build())
               .build());
 
+  private final PlacementActivities placements =
+      Workflow.newActivityStub(
+          PlacementActivities.class,
+          ActivityOptions.newBuilder()
+              .setTaskQueue(TaskQueues.CONTROL)
+              .setStartToCloseTimeout(Duration.ofSeconds(30))
+              .setRetryOptions(UNTIL_STORED)
+              .build());
+
   private final SessionActivities sessions =
       Workflow.newActivityStub(
           SessionActivities.class,
@@ -82,6 +101,7 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
   private Long resumedFrom;
   private long totalSteps;
   private Promise<TrainingResult> running;
+  private String placedOn;
 
   /** Transitions not yet stored, oldest first; the recorder thread drains it. */
   private final Deque<StatusChange> unrecorded = new ArrayDeque<>();
@@ -134,8 +154,16 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
         Workflow.await(() -> !pauseRequested || cancelRequested || root.isCancelRequested());
         continue;
       }
-      attempt++;
-      Attempt result = runAttempt(input, generated);
+      Placement placement = place(input);
+      if (placement == null) {
+        continue; // a pause or a cancel came while waiting for capacity
+      }
+      Attempt result;
+      try {
+        result = runAttempt(input, generated, placement);
+      } finally {
+        placements.release(new ReleaseRequest(sessionId));
+      }
       if (result.completed() != null) {
         TrainingResult done = result.completed();
         transition(SessionStatus.COMPLETED, "completed", null, done.finalModelPath());
@@ -176,13 +204,48 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
   /** The outcome of one attempt: exactly one of its fields is set, or none when it was stopped. */
   private record Attempt(TrainingResult completed, ActivityFailure failure) {}
 
-  private Attempt runAttempt(TrainingSessionInput input, GeneratedConfig generated) {
+  /**
+   * The next attempt's placement, asked for until there is capacity (the session waits QUEUED,
+   * saying why); null when a pause or a cancel comes first. Numbers the attempt.
+   */
+  private Placement place(TrainingSessionInput input) {
+    String waitingFor = null;
+    Duration wait = FIRST_RETRY_DELAY;
+    while (!(pauseRequested || cancelRequested || root.isCancelRequested())) {
+      Placement placement =
+          placements.place(
+              new PlaceRequest(
+                  sessionId,
+                  attempt + 1,
+                  input.spec().distributed().gpusPerNode(),
+                  input.heartbeatTimeoutOrDefault()));
+      if (placement.placed()) {
+        attempt++;
+        return placement;
+      }
+      if (!placement.waiting().equals(waitingFor)) {
+        waitingFor = placement.waiting();
+        transition(SessionStatus.QUEUED, "waiting", waitingFor);
+      }
+      Workflow.await(wait, () -> pauseRequested || cancelRequested || root.isCancelRequested());
+      wait =
+          wait.multipliedBy(2).compareTo(MAX_PLACEMENT_WAIT) > 0
+              ? MAX_PLACEMENT_WAIT
+              : wait.multipliedBy(2);
+    }
+    return null;
+  }
+
+  private Attempt runAttempt(
+      TrainingSessionInput input, GeneratedConfig generated, Placement placement) {
     TrainingActivities training =
         Workflow.newActivityStub(
             TrainingActivities.class,
             ActivityOptions.newBuilder()
-                .setTaskQueue(TaskQueues.TRAINING)
-                .setSummary("Train, attempt " + attempt)
+                .setTaskQueue(placement.taskQueue())
+                .setSummary("Train, attempt " + attempt + " on " + placement.hostId())
+                // Its host was alive when placed; if it died since, place the attempt again.
+                .setScheduleToStartTimeout(START_TIMEOUT)
                 // Bounded by heartbeats, not by a duration: a run may last weeks.
                 .setStartToCloseTimeout(Duration.ofDays(365))
                 .setHeartbeatTimeout(input.heartbeatTimeoutOrDefault())
@@ -190,8 +253,14 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
                 // This workflow retries, because only it can tell progress from a crash loop.
                 .setRetryOptions(RetryOptions.newBuilder().setMaximumAttempts(1).build())
                 .build());
+    placedOn = describe(placement);
     RunTrainingInput run =
-        new RunTrainingInput(sessionId, attempt, generated.configPath(), generated.checkpointDir());
+        new RunTrainingInput(
+            sessionId,
+            attempt,
+            generated.configPath(),
+            generated.checkpointDir(),
+            placement.devices());
     CancellationScope scope =
         Workflow.newCancellationScope(() -> running = Async.function(training::runTraining, run));
     scope.run();
@@ -277,7 +346,7 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
       totalSteps = report.totalSteps();
     }
     if (report.phase() == SessionStatus.STARTING && status == SessionStatus.QUEUED) {
-      transition(SessionStatus.STARTING, "trainer_launched", "attempt " + attempt);
+      transition(SessionStatus.STARTING, "trainer_launched", "attempt " + attempt + " " + placedOn);
     } else if (report.phase() == SessionStatus.RUNNING
         && (status == SessionStatus.QUEUED || status == SessionStatus.STARTING)) {
       resumedFrom = report.resumedFromStep();
@@ -378,6 +447,15 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
                 + " or GET /api/sessions/")
         .append(sessionId);
     Workflow.setCurrentDetails(details.toString());
+  }
+
+  private static String describe(Placement placement) {
+    return placement.devices().isEmpty()
+        ? "on " + placement.hostId() + ", a CPU slot"
+        : "on "
+            + placement.hostId()
+            + ", devices "
+            + String.join(",", placement.devices().stream().map(String::valueOf).toList());
   }
 
   private static String requester(ControlRequest request) {

@@ -21,6 +21,7 @@ final class ScriptedTraining implements TrainingActivities {
   }
 
   final List<Integer> attempts = new CopyOnWriteArrayList<>();
+  final List<List<Integer>> devices = new CopyOnWriteArrayList<>();
   private final ConcurrentLinkedQueue<Behaviour> script = new ConcurrentLinkedQueue<>();
   private final AtomicInteger cancels = new AtomicInteger();
   volatile int cancelled;
@@ -32,6 +33,7 @@ final class ScriptedTraining implements TrainingActivities {
   @Override
   public TrainingResult runTraining(RunTrainingInput input) {
     attempts.add(input.attempt());
+    devices.add(input.devices());
     ActivityExecutionContext context = Activity.getExecutionContext();
     report(context, input, SessionStatus.STARTING);
     report(context, input, SessionStatus.RUNNING);

@@ -84,8 +84,9 @@ class TrainingSessionWorkflowReplayTest {
       Worker worker = env.newWorker(TaskQueues.CONTROL);
       worker.registerWorkflowImplementationTypes(TrainingSessionWorkflowImpl.class);
       worker.registerActivitiesImplementations(
-          config, new TrainingSessionWorkflowTest.RecordingSessions());
-      env.newWorker(TaskQueues.TRAINING).registerActivitiesImplementations(training);
+          config, new TrainingSessionWorkflowTest.RecordingSessions(), new FakePlacements(1));
+      env.newWorker(TaskQueues.trainingQueue(FakePlacements.HOST))
+          .registerActivitiesImplementations(training);
       env.start();
       WorkflowClient client = env.getWorkflowClient();
       TrainingSessionWorkflow workflow =

@@ -38,6 +38,7 @@ class TrainingSessionWorkflowTest {
   private ConfigActivities config;
   private RecordingSessions sessions;
   private ScriptedTraining training;
+  private FakePlacements placements;
 
   @BeforeEach
   void setUp() {
@@ -45,10 +46,12 @@ class TrainingSessionWorkflowTest {
     config = mock(ConfigActivities.class, withSettings().withoutAnnotations());
     sessions = new RecordingSessions();
     training = new ScriptedTraining();
+    placements = new FakePlacements(1);
     Worker control = env.newWorker(TaskQueues.CONTROL);
     control.registerWorkflowImplementationTypes(TrainingSessionWorkflowImpl.class);
-    control.registerActivitiesImplementations(config, sessions);
-    env.newWorker(TaskQueues.TRAINING).registerActivitiesImplementations(training);
+    control.registerActivitiesImplementations(config, sessions, placements);
+    env.newWorker(TaskQueues.trainingQueue(FakePlacements.HOST))
+        .registerActivitiesImplementations(training);
     env.start();
     when(config.generateConfig(any()))
         .thenReturn(new GeneratedConfig("/s/configs/generated/" + ID + ".toml", "/s/ckpt/" + ID));
@@ -78,13 +81,25 @@ class TrainingSessionWorkflowTest {
     assertThat(outcome.status()).isEqualTo(SessionStatus.COMPLETED);
     assertThat(outcome.finalModelPath()).isEqualTo("/s/final/" + ID);
     assertThat(sessions.registered).hasSize(1);
+    // It waited for capacity once, then ran where it was placed and gave the place back.
     assertThat(sessions.statuses())
-        .containsExactly(SessionStatus.STARTING, SessionStatus.RUNNING, SessionStatus.COMPLETED);
-    StatusChange completed = sessions.changes.get(2);
+        .containsExactly(
+            SessionStatus.QUEUED,
+            SessionStatus.STARTING,
+            SessionStatus.RUNNING,
+            SessionStatus.COMPLETED);
+    assertThat(sessions.changes.get(0).cause()).isEqualTo("waiting");
+    assertThat(sessions.changes.get(0).message())
+        .isEqualTo("waiting for 1 free devices on one host");
+    assertThat(sessions.changes.get(1).message()).isEqualTo("attempt 1 on test-host, devices 0");
+    StatusChange completed = sessions.changes.get(3);
     assertThat(completed.finalModelPath()).isEqualTo("/s/final/" + ID);
     assertThat(completed.previous()).isEqualTo(SessionStatus.RUNNING);
-    assertThat(sessions.changes).extracting(StatusChange::seq).containsExactly(1, 2, 3);
-    assertThat(sessions.changes).extracting(StatusChange::attempt).containsOnly(1);
+    assertThat(sessions.changes).extracting(StatusChange::seq).containsExactly(1, 2, 3, 4);
+    assertThat(placements.asked).extracting(p -> p.attempt()).containsExactly(1, 1);
+    assertThat(placements.asked.get(0).gpusPerNode()).isEqualTo(1);
+    assertThat(placements.released).containsExactly(ID);
+    assertThat(training.devices).containsExactly(List.of(0));
   }
 
   @Test
@@ -106,6 +121,7 @@ class TrainingSessionWorkflowTest {
     assertThat(result.join().status()).isEqualTo(SessionStatus.COMPLETED);
     assertThat(sessions.statuses())
         .containsExactly(
+            SessionStatus.QUEUED,
             SessionStatus.STARTING,
             SessionStatus.RUNNING,
             SessionStatus.PAUSING,
@@ -114,7 +130,9 @@ class TrainingSessionWorkflowTest {
             SessionStatus.STARTING,
             SessionStatus.RUNNING,
             SessionStatus.COMPLETED);
-    assertThat(sessions.changes.get(2).message()).isEqualTo("requested by test");
+    assertThat(sessions.changes.get(3).message()).isEqualTo("requested by test");
+    // The paused session held nothing: its place was given back when the trainer stopped.
+    assertThat(placements.released).hasSize(2);
     assertThat(training.attempts).containsExactly(1, 2);
   }
 
@@ -154,10 +172,12 @@ class TrainingSessionWorkflowTest {
     assertThat(training.cancelled).isEqualTo(1);
     assertThat(sessions.statuses())
         .containsExactly(
+            SessionStatus.QUEUED,
             SessionStatus.STARTING,
             SessionStatus.RUNNING,
             SessionStatus.CANCELLING,
             SessionStatus.CANCELLED);
+    assertThat(placements.released).containsExactly(ID);
   }
 
   @Test
@@ -177,11 +197,13 @@ class TrainingSessionWorkflowTest {
     assertThat(training.cancelled).isEqualTo(1);
     assertThat(sessions.statuses())
         .containsExactly(
+            SessionStatus.QUEUED,
             SessionStatus.STARTING,
             SessionStatus.RUNNING,
             SessionStatus.CANCELLING,
             SessionStatus.CANCELLED);
-    assertThat(sessions.changes.get(2).message()).isEqualTo("cancelled in Temporal");
+    assertThat(sessions.changes.get(3).message()).isEqualTo("cancelled in Temporal");
+    assertThat(placements.released).containsExactly(ID);
   }
 
   @Test
@@ -215,7 +237,7 @@ class TrainingSessionWorkflowTest {
         .startsWith("CUDA error at step 23 (gave up after 5 attempts in a row");
     // Between attempts the session waits in the queue, saying why.
     assertThat(sessions.changes)
-        .filteredOn(c -> c.status() == SessionStatus.QUEUED)
+        .filteredOn(c -> c.status() == SessionStatus.QUEUED && c.cause().equals("retry"))
         .hasSize(4)
         .allMatch(c -> c.cause().equals("retry") && c.message().endsWith("CUDA error at step 23"));
   }
