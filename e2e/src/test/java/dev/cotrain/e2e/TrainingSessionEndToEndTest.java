@@ -153,6 +153,13 @@ class TrainingSessionEndToEndTest {
     assertThat(host.get("alive").asBoolean()).isTrue();
     assertThat(host.get("cpuSlots").asInt()).isEqualTo(2);
     assertThat(host.get("devices")).extracting(d -> d.get("index").asInt()).containsExactly(0, 1);
+    // What no registered host could ever hold is refused at once, naming the field.
+    HttpResponse<String> refused =
+        createWithKey(request(STEPS, 10).replace("\"gpusPerNode\": 1", "\"gpusPerNode\": 3"), null);
+    assertThat(refused.statusCode()).isEqualTo(400);
+    assertThat(refused.body())
+        .contains("distributedConfig.gpusPerNode")
+        .contains("no registered host has 3 devices (the largest has 2)");
   }
 
   @Test

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** The inventory on the real PostgreSQL. */
@@ -21,6 +22,15 @@ class HostStoreTest {
   private final TestDatabase db = TestDatabase.get();
   private final HostStore store = new HostStore(db.dataSource());
   private final String id = "host-" + UUID.randomUUID();
+
+  @AfterEach
+  void forgetTheHost() throws SQLException {
+    try (Connection c = db.dataSource().getConnection();
+        PreparedStatement s = c.prepareStatement("DELETE FROM hosts WHERE id = ?")) {
+      s.setString(1, id);
+      s.executeUpdate();
+    }
+  }
 
   @Test
   void registeringAgainReplacesTheDeviceList() throws SQLException {

@@ -21,6 +21,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.stream.IntStream;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -33,7 +34,9 @@ class PlacementStoreTest {
   private final PlacementStore store = new PlacementStore(db.dataSource());
   private final HostStore hosts = new HostStore(db.dataSource());
 
+  /** Before and after: later tests (and the end-to-end ones) must not see these hosts. */
   @BeforeEach
+  @AfterEach
   void emptyInventory() throws SQLException {
     execute("DELETE FROM hosts");
   }

@@ -9,6 +9,7 @@ import dev.cotrain.schema.SessionEvent;
 import dev.cotrain.workflows.session.SessionActivities.RegisterSession;
 import dev.cotrain.workflows.session.SessionActivities.StatusChange;
 import dev.cotrain.workflows.session.SessionStatus;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -35,7 +36,7 @@ class SessionStoreTest {
   }
 
   @Test
-  void transitionsAreStoredOnceInOrderAndAFinalStatusIsNeverLeft() {
+  void transitionsAreStoredOnceInOrderAndAFinalStatusIsNeverLeft() throws SQLException {
     store.registerSession(new RegisterSession(id, "tiny", "", "{}"));
     String host = "store-test-" + id;
     new HostStore(db.dataSource()).register(new HostStore.Host(host, 1, Map.of(), 1, List.of()));

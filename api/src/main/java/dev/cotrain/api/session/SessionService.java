@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cotrain.api.error.ApiException;
 import dev.cotrain.api.temporal.TemporalProperties;
+import dev.cotrain.api.worker.WorkerRepository;
 import dev.cotrain.workflows.session.SessionStatus;
 import dev.cotrain.workflows.session.TaskQueues;
 import dev.cotrain.workflows.session.TrainingSessionInput;
@@ -68,6 +69,7 @@ class SessionService {
   private final WorkflowClient workflowClient;
   private final TemporalProperties temporal;
   private final ObjectMapper mapper;
+  private final WorkerRepository workers;
 
   /**
    * Update calls block until a worker answers; they run here, bounded by the update timeout, so
@@ -85,11 +87,13 @@ class SessionService {
       SessionRepository repository,
       WorkflowClient workflowClient,
       TemporalProperties temporal,
-      ObjectMapper mapper) {
+      ObjectMapper mapper,
+      WorkerRepository workers) {
     this.repository = repository;
     this.workflowClient = workflowClient;
     this.temporal = temporal;
     this.mapper = mapper;
+    this.workers = workers;
   }
 
   /** A create's answer: the session, and whether an earlier request with its key made it. */
@@ -107,6 +111,7 @@ class SessionService {
           "Idempotency-Key", "must be 1 to 200 printable ASCII characters without spaces");
     }
     CreateSessionRequest request = validRequest.normalized();
+    refuseWhatNoHostCouldHold(request);
     String json = json(request);
     UUID id =
         idempotencyKey == null
@@ -149,6 +154,24 @@ class SessionService {
           "Idempotency-Key " + idempotencyKey + " was used for a different request");
     }
     return new Created(session, !inserted);
+  }
+
+  /**
+   * A session that needs more devices on one host than any registered host has would wait forever:
+   * it is refused at once (docs/placement.md).
+   */
+  private void refuseWhatNoHostCouldHold(CreateSessionRequest request) {
+    int wanted = request.toSpec().distributed().gpusPerNode();
+    workers
+        .mostDevicesOnOneHost()
+        .ifPresent(
+            most -> {
+              if (wanted > most) {
+                throw ApiException.badField(
+                    "distributedConfig.gpusPerNode",
+                    "no registered host has " + wanted + " devices (the largest has " + most + ")");
+              }
+            });
   }
 
   SessionResponse find(UUID id) {

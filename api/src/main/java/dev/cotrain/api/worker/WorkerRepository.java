@@ -8,12 +8,13 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
 /** The hosts and devices tables, which the workers write. */
 @Repository
-class WorkerRepository {
+public class WorkerRepository {
 
   private final JdbcClient jdbc;
   private final ObjectMapper mapper;
@@ -21,6 +22,20 @@ class WorkerRepository {
   WorkerRepository(JdbcClient jdbc, ObjectMapper mapper) {
     this.jdbc = jdbc;
     this.mapper = mapper;
+  }
+
+  /**
+   * The most devices any registered host offers (alive or not: a host may come back); empty when no
+   * host offers devices, where sessions take CPU slots.
+   */
+  public OptionalInt mostDevicesOnOneHost() {
+    int most =
+        jdbc.sql(
+                "SELECT coalesce(max(n), 0) FROM"
+                    + " (SELECT count(*) AS n FROM devices GROUP BY host_id) hosts")
+            .query(Integer.class)
+            .single();
+    return most == 0 ? OptionalInt.empty() : OptionalInt.of(most);
   }
 
   /** Alive hosts first (by id), then the gone ones. */

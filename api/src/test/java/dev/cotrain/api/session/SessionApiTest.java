@@ -187,6 +187,32 @@ class SessionApiTest extends ApiTestSupport {
   }
 
   @Test
+  void sessionNeedingMoreDevicesThanAnyHostHasIsRefusedNamingTheField() throws Exception {
+    jdbc.sql("TRUNCATE hosts CASCADE").update();
+    jdbc.sql(
+            """
+            INSERT INTO hosts (id, cpu_slots, worker_pid, started_at, last_seen)
+            VALUES ('gpu-a', 1, 1, now(), now());
+            INSERT INTO devices (host_id, device_index, name) VALUES ('gpu-a', 0, 'declared');
+            """)
+        .update();
+    ObjectNode body = validRequest();
+    ((ObjectNode) body.get("distributedConfig")).put("gpusPerNode", 2);
+
+    MockHttpServletResponse response = post(body);
+    ((ObjectNode) body.get("distributedConfig")).put("gpusPerNode", 1);
+    MockHttpServletResponse fits = post(body);
+    jdbc.sql("TRUNCATE hosts CASCADE").update();
+
+    assertThat(response.getStatus()).isEqualTo(400);
+    JsonNode field = mapper.readTree(response.getContentAsString()).path("fields").get(0);
+    assertThat(field.path("field").asText()).isEqualTo("distributedConfig.gpusPerNode");
+    assertThat(field.path("message").asText())
+        .isEqualTo("no registered host has 2 devices (the largest has 1)");
+    assertThat(fits.getStatus()).isEqualTo(201);
+  }
+
+  @Test
   void retriedCreateWithTheSameIdempotencyKeyReturnsTheFirstSession() throws Exception {
     MockHttpServletResponse first = post(validRequest(), "retry-me-1");
     // The workflow exists by now: Temporal answers a second start with the running one.

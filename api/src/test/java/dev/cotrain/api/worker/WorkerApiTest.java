@@ -5,6 +5,7 @@ import static org.springframework.test.web.servlet.request.MockMvcRequestBuilder
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.cotrain.api.ApiTestSupport;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
@@ -16,6 +17,7 @@ class WorkerApiTest extends ApiTestSupport {
   @Autowired MockMvc mvc;
 
   @BeforeEach
+  @AfterEach
   void emptyInventory() {
     jdbc.sql("TRUNCATE hosts CASCADE").update();
   }
