@@ -2,6 +2,7 @@ package dev.cotrain.activities.host;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cotrain.schema.Transactions;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
@@ -41,60 +42,52 @@ public final class HostStore {
     } catch (JsonProcessingException e) {
       throw new IllegalStateException(e);
     }
-    try (Connection c = dataSource.getConnection()) {
-      c.setAutoCommit(false);
-      try {
-        try (PreparedStatement upsert =
-            c.prepareStatement(
-                """
+    Transactions.run(
+        dataSource,
+        c -> {
+          try (PreparedStatement upsert =
+              c.prepareStatement(
+                  """
                 INSERT INTO hosts (id, cpu_slots, labels, worker_pid, started_at, last_seen)
                 VALUES (?, ?, CAST(? AS jsonb), ?, now(), now())
                 ON CONFLICT (id) DO UPDATE SET
                     cpu_slots = excluded.cpu_slots, labels = excluded.labels,
                     worker_pid = excluded.worker_pid, started_at = now(), last_seen = now()
                 """)) {
-          upsert.setString(1, host.id());
-          upsert.setInt(2, host.cpuSlots());
-          upsert.setString(3, labels);
-          upsert.setLong(4, host.workerPid());
-          upsert.executeUpdate();
-        }
-        // Devices it still has keep their rows (and whoever holds them); the others go.
-        try (PreparedStatement delete =
-            c.prepareStatement(
-                "DELETE FROM devices WHERE host_id = ? AND NOT (device_index = ANY (?))")) {
-          delete.setString(1, host.id());
-          delete.setArray(
-              2,
-              c.createArrayOf(
-                  "integer", host.devices().stream().map(Device::index).toArray(Integer[]::new)));
-          delete.executeUpdate();
-        }
-        try (PreparedStatement upsert =
-            c.prepareStatement(
-                """
+            upsert.setString(1, host.id());
+            upsert.setInt(2, host.cpuSlots());
+            upsert.setString(3, labels);
+            upsert.setLong(4, host.workerPid());
+            upsert.executeUpdate();
+          }
+          // Devices it still has keep their rows (and whoever holds them); the others go.
+          try (PreparedStatement delete =
+              c.prepareStatement(
+                  "DELETE FROM devices WHERE host_id = ? AND NOT (device_index = ANY (?))")) {
+            delete.setString(1, host.id());
+            delete.setArray(
+                2,
+                c.createArrayOf(
+                    "integer", host.devices().stream().map(Device::index).toArray(Integer[]::new)));
+            delete.executeUpdate();
+          }
+          try (PreparedStatement upsert =
+              c.prepareStatement(
+                  """
                 INSERT INTO devices (host_id, device_index, name, memory_bytes) VALUES (?, ?, ?, ?)
                 ON CONFLICT (host_id, device_index) DO UPDATE SET
                     name = excluded.name, memory_bytes = excluded.memory_bytes
                 """)) {
-          for (Device device : host.devices()) {
-            upsert.setString(1, host.id());
-            upsert.setInt(2, device.index());
-            upsert.setString(3, device.name());
-            upsert.setObject(4, device.memoryBytes(), Types.BIGINT);
-            upsert.addBatch();
+            for (Device device : host.devices()) {
+              upsert.setString(1, host.id());
+              upsert.setInt(2, device.index());
+              upsert.setString(3, device.name());
+              upsert.setObject(4, device.memoryBytes(), Types.BIGINT);
+              upsert.addBatch();
+            }
+            upsert.executeBatch();
           }
-          upsert.executeBatch();
-        }
-        c.commit();
-      } catch (SQLException | RuntimeException e) {
-        c.rollback();
-        throw e;
-      }
-    } catch (SQLException e) {
-      throw new IllegalStateException(
-          "could not register host " + host.id() + ": " + e.getMessage(), e);
-    }
+        });
   }
 
   /** Marks the host seen now; false when its row is gone (then register it again). */

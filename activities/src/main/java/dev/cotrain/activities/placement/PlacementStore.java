@@ -1,5 +1,6 @@
 package dev.cotrain.activities.placement;
 
+import dev.cotrain.schema.Transactions;
 import dev.cotrain.workflows.session.PlacementActivities.Placement;
 import dev.cotrain.workflows.session.TaskQueues;
 import java.sql.Array;
@@ -39,7 +40,8 @@ public final class PlacementStore {
    * most free slots. Answers the placement it already made for this attempt, if any.
    */
   public Placement place(UUID sessionId, int attempt, int gpusPerNode, Duration aliveWithin) {
-    return inTransaction(
+    return Transactions.call(
+        dataSource,
         c -> {
           Placement existing = existing(c, sessionId, attempt);
           if (existing != null) {
@@ -113,14 +115,14 @@ public final class PlacementStore {
 
   /** Frees the session's placement and devices. */
   public void release(UUID sessionId) {
-    inTransaction(
+    Transactions.run(
+        dataSource,
         c -> {
           try (PreparedStatement delete =
               c.prepareStatement("DELETE FROM placements WHERE session_id = ?")) {
             delete.setObject(1, sessionId);
             delete.executeUpdate();
           }
-          return null;
         });
   }
 
@@ -231,25 +233,5 @@ public final class PlacementStore {
 
   private static Placement waiting(String why) {
     return new Placement(null, null, List.of(), why);
-  }
-
-  private interface Work<T> {
-    T run(Connection c) throws SQLException;
-  }
-
-  private <T> T inTransaction(Work<T> work) {
-    try (Connection c = dataSource.getConnection()) {
-      c.setAutoCommit(false);
-      try {
-        T result = work.run(c);
-        c.commit();
-        return result;
-      } catch (SQLException | RuntimeException e) {
-        c.rollback();
-        throw e;
-      }
-    } catch (SQLException e) {
-      throw new IllegalStateException("placement failed: " + e.getMessage(), e);
-    }
   }
 }

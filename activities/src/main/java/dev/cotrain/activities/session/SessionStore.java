@@ -4,10 +4,10 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cotrain.schema.SessionEvent;
 import dev.cotrain.schema.SessionTransitions;
+import dev.cotrain.schema.Transactions;
 import dev.cotrain.workflows.session.SessionActivities.RegisterSession;
 import dev.cotrain.workflows.session.SessionActivities.StatusChange;
 import dev.cotrain.workflows.session.TaskQueues;
-import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Types;
@@ -232,22 +232,7 @@ public final class SessionStore {
     }
   }
 
-  private interface Work {
-    void run(Connection c) throws SQLException;
-  }
-
-  private void inTransaction(Work work) {
-    try (Connection c = dataSource.getConnection()) {
-      c.setAutoCommit(false);
-      try {
-        work.run(c);
-        c.commit();
-      } catch (SQLException | RuntimeException e) {
-        c.rollback();
-        throw e;
-      }
-    } catch (SQLException e) {
-      throw new IllegalStateException("database write failed: " + e.getMessage(), e);
-    }
+  private void inTransaction(Transactions.Statements work) {
+    Transactions.run(dataSource, work);
   }
 }

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cotrain.schema.SessionTransitions;
-import java.sql.Connection;
+import dev.cotrain.schema.Transactions;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Instant;
@@ -43,13 +43,14 @@ public class SessionRepository {
   /** Inserts the session as QUEUED with its created event unless it exists; true if inserted. */
   boolean insertQueued(
       UUID id, String workflowId, String name, String description, String request) {
-    return inTransaction(
+    return Transactions.call(
+        dataSource,
         c -> SessionTransitions.insertQueued(c, id, workflowId, name, description, request));
   }
 
   /** Applies a transition decided by the API (the reconciler); see {@link SessionTransitions}. */
   boolean apply(SessionTransitions.Transition transition) {
-    return inTransaction(c -> SessionTransitions.apply(c, transition));
+    return Transactions.call(dataSource, c -> SessionTransitions.apply(c, transition));
   }
 
   /** Sessions not in a final status, least recently updated first. */
@@ -163,26 +164,6 @@ public class SessionRepository {
         rs.getString("cause"),
         rs.getInt("attempt"),
         rs.getString("message"));
-  }
-
-  private interface ConnectionWork {
-    boolean run(Connection c) throws SQLException;
-  }
-
-  private boolean inTransaction(ConnectionWork work) {
-    try (Connection c = dataSource.getConnection()) {
-      c.setAutoCommit(false);
-      try {
-        boolean result = work.run(c);
-        c.commit();
-        return result;
-      } catch (SQLException | RuntimeException e) {
-        c.rollback();
-        throw e;
-      }
-    } catch (SQLException e) {
-      throw new IllegalStateException("database write failed: " + e.getMessage(), e);
-    }
   }
 
   public Optional<SessionRow> find(UUID id) {
