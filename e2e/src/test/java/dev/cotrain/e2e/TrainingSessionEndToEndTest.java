@@ -197,6 +197,57 @@ class TrainingSessionEndToEndTest {
   }
 
   @Test
+  void aHigherPrioritySessionPreemptsTheNewestLowerOneWhichResumesFromItsCheckpointLater()
+      throws Exception {
+    // Both devices busy with priority 0; a priority 10 session takes the most recently placed
+    // one's device, and that session queues again and resumes from the checkpoint it wrote once
+    // a device is free.
+    String older = create(request(5000, 1000)).get("id").asText();
+    awaitStep(subscribe(older), 2);
+    String newer = create(request(100, 1000)).get("id").asText();
+    try {
+      awaitStep(subscribe(newer), 2);
+      String urgent = create(withPriority(request(STEPS, 10), 10)).get("id").asText();
+      awaitStatus(urgent, "RUNNING");
+      assertThat(causes(newer)).contains("preempted", "requeued");
+      assertThat(get("/api/sessions/" + newer).get("status").asText()).isEqualTo("QUEUED");
+      // The older one gives its device back: the preempted session resumes there.
+      post("/api/sessions/" + older + "/cancel", 200);
+
+      assertThat(finalStatus(urgent)).isEqualTo("COMPLETED");
+      assertThat(finalStatus(newer)).isEqualTo("COMPLETED");
+
+      assertThat(events(urgent))
+          .anyMatch(
+              e ->
+                  e.get("cause").asText().equals("waiting")
+                      && e.get("message")
+                          .asText()
+                          .equals(
+                              "preempting lower-priority session "
+                                  + newer
+                                  + " (they checkpoint first)"));
+      List<JsonNode> events = events(newer);
+      assertThat(events.stream().map(e -> e.get("cause").asText()).toList())
+          .containsSubsequence(
+              "trainer_started", "preempted", "requeued", "trainer_started", "completed");
+      assertThat(events)
+          .anyMatch(
+              e ->
+                  e.get("cause").asText().equals("preempted")
+                      && e.get("message").asText().contains(urgent));
+      assertThat(events)
+          .filteredOn(e -> e.get("cause").asText().equals("trainer_started"))
+          .last()
+          .satisfies(e -> assertThat(e.get("message").asText()).startsWith("resumed from step"));
+      assertThat(metricRows(newer)).isEqualTo(100);
+    } finally {
+      post("/api/sessions/" + older + "/cancel", 409, 200);
+      post("/api/sessions/" + newer + "/cancel", 409, 200);
+    }
+  }
+
+  @Test
   void killedTrainerIsRetriedAndResumesFromItsNewestCheckpoint() throws Exception {
     String id = create(request(STEPS, 10)).get("id").asText();
     BlockingQueue<String> inbox = subscribe(id);
@@ -482,6 +533,10 @@ class TrainingSessionEndToEndTest {
          "checkpointConfig": {"interval": %d}}
         """
         .formatted(steps, checkpointInterval);
+  }
+
+  private static String withPriority(String request, int priority) {
+    return request.replaceFirst("\\{", "{\"priority\": " + priority + ", ");
   }
 
   private JsonNode create(String body) throws Exception {

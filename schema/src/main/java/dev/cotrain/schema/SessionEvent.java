@@ -14,7 +14,8 @@ import java.util.List;
   @JsonSubTypes.Type(value = SessionEvent.Progress.class, name = "progress"),
   @JsonSubTypes.Type(value = SessionEvent.Status.class, name = "status"),
   @JsonSubTypes.Type(value = SessionEvent.SystemSample.class, name = "system"),
-  @JsonSubTypes.Type(value = SessionEvent.Sync.class, name = "sync")
+  @JsonSubTypes.Type(value = SessionEvent.Sync.class, name = "sync"),
+  @JsonSubTypes.Type(value = SessionEvent.Queue.class, name = "queue")
 })
 public sealed interface SessionEvent {
 
@@ -101,4 +102,10 @@ public sealed interface SessionEvent {
   record Sync(
       String sessionId, long outerStep, long step, int participants, long bytes, double seconds)
       implements SessionEvent {}
+
+  /**
+   * A waiting session's place in the queue changed: {@code position} counts from 1 (next to be
+   * placed), {@code reason} says what it waits for (docs/placement.md).
+   */
+  record Queue(String sessionId, int position, String reason) implements SessionEvent {}
 }

@@ -6,6 +6,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.OffsetDateTime;
+import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 
@@ -38,7 +39,9 @@ public final class SessionTransitions {
 
   /**
    * Inserts the session as QUEUED with its {@code created} event, unless a row with this id exists.
-   * Returns whether it inserted.
+   * Its priority, owner and placement preference come from the request's top-level {@code
+   * priority}, {@code owner} and {@code placement} (defaults 0, anonymous, spread). Returns whether
+   * it inserted.
    */
   public static boolean insertQueued(
       Connection c, UUID id, String workflowId, String name, String description, String request)
@@ -46,8 +49,11 @@ public final class SessionTransitions {
     try (PreparedStatement insert =
         c.prepareStatement(
             """
-            INSERT INTO sessions (id, workflow_id, name, description, request, status)
-            VALUES (?, ?, ?, ?, CAST(? AS jsonb), 'QUEUED')
+            INSERT INTO sessions
+                (id, workflow_id, name, description, request, status, priority, owner, pack)
+            SELECT ?, ?, ?, ?, r, 'QUEUED', coalesce((r->>'priority')::integer, 0),
+                   coalesce(r->>'owner', 'anonymous'), coalesce(r->>'placement' = 'pack', false)
+              FROM (SELECT CAST(? AS jsonb) AS r) AS request
             ON CONFLICT (id) DO NOTHING
             """)) {
       insert.setObject(1, id);
@@ -70,6 +76,7 @@ public final class SessionTransitions {
    */
   public static boolean apply(Connection c, Transition t) throws SQLException {
     boolean ends = FINAL.contains(t.status());
+    boolean holdsNothing = ends || "PAUSED".equals(t.status());
     try (PreparedStatement update =
         c.prepareStatement(
             """
@@ -99,13 +106,17 @@ public final class SessionTransitions {
         return false;
       }
     }
-    if (ends) {
-      // A session that has ended holds no host or device, however it ended (a terminated
-      // workflow cannot release them itself).
-      try (PreparedStatement release =
-          c.prepareStatement("DELETE FROM placements WHERE session_id = ?")) {
-        release.setObject(1, t.sessionId());
-        release.executeUpdate();
+    if (holdsNothing) {
+      // A paused or ended session neither waits nor holds a host or device, however it got there
+      // (a terminated workflow cannot release them itself). The queue entry goes first: a pass of
+      // the allocator that is placing it holds its row, and once that pass commits, the second
+      // statement sees (and deletes) the placement it made.
+      for (String table : List.of("queue", "placements")) {
+        try (PreparedStatement release =
+            c.prepareStatement("DELETE FROM " + table + " WHERE session_id = ?")) {
+          release.setObject(1, t.sessionId());
+          release.executeUpdate();
+        }
       }
     }
     insertEvent(c, t);

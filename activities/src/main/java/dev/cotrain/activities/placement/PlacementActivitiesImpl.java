@@ -1,9 +1,26 @@
 package dev.cotrain.activities.placement;
 
+import dev.cotrain.activities.placement.PlacementStore.Decision;
 import dev.cotrain.workflows.session.PlacementActivities;
+import dev.cotrain.workflows.session.TaskQueues;
+import dev.cotrain.workflows.session.TrainingSessionInput;
+import dev.cotrain.workflows.session.TrainingSessionWorkflow;
+import dev.cotrain.workflows.session.TrainingSessionWorkflow.PreemptRequest;
+import io.temporal.activity.Activity;
+import io.temporal.client.WorkflowClient;
 import java.util.UUID;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
+/**
+ * The allocator's activities: each decides in one transaction ({@link PlacementStore}), then, once
+ * that has committed, tells the sessions concerned: those it placed are woken, those it preempts
+ * are asked to give their devices back. A signal that is lost only delays: a waiting session asks
+ * again within seconds, and a pending preemption is sent again whenever its beneficiary asks.
+ */
 public class PlacementActivitiesImpl implements PlacementActivities {
+
+  private static final Logger log = LoggerFactory.getLogger(PlacementActivitiesImpl.class);
 
   private final PlacementStore store;
 
@@ -13,15 +30,50 @@ public class PlacementActivitiesImpl implements PlacementActivities {
 
   @Override
   public Placement place(PlaceRequest request) {
-    return store.place(
-        UUID.fromString(request.sessionId()),
-        request.attempt(),
-        request.gpusPerNode(),
-        request.aliveWithin());
+    Decision decision =
+        store.place(
+            UUID.fromString(request.sessionId()),
+            request.attempt(),
+            request.gpusPerNode(),
+            request.aliveWithin());
+    tell(decision);
+    return decision.placement();
   }
 
   @Override
   public void release(ReleaseRequest request) {
-    store.release(UUID.fromString(request.sessionId()));
+    tell(
+        store.release(
+            UUID.fromString(request.sessionId()),
+            request.aliveWithin() == null
+                ? TrainingSessionInput.DEFAULT_HEARTBEAT_TIMEOUT
+                : request.aliveWithin()));
+  }
+
+  private static void tell(Decision decision) {
+    if (decision.placedOthers().isEmpty() && decision.preemptions().isEmpty()) {
+      return;
+    }
+    WorkflowClient client = Activity.getExecutionContext().getWorkflowClient();
+    for (UUID placed : decision.placedOthers()) {
+      signal(client, placed, "wake", w -> w.wake());
+    }
+    for (Scheduler.Preemption p : decision.preemptions()) {
+      signal(client, p.victim(), "preempt", w -> w.preempt(new PreemptRequest(p.reason())));
+    }
+  }
+
+  private static void signal(
+      WorkflowClient client,
+      UUID session,
+      String what,
+      java.util.function.Consumer<TrainingSessionWorkflow> send) {
+    try {
+      send.accept(
+          client.newWorkflowStub(
+              TrainingSessionWorkflow.class, TaskQueues.workflowId(session.toString())));
+    } catch (RuntimeException e) {
+      log.warn("session {}: could not send {}: {}", session, what, e.getMessage());
+    }
   }
 }

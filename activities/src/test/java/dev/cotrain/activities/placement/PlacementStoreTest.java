@@ -5,16 +5,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.cotrain.activities.TestDatabase;
 import dev.cotrain.activities.host.HostStore;
 import dev.cotrain.activities.host.HostStore.Device;
+import dev.cotrain.schema.SessionTransitions;
 import dev.cotrain.workflows.session.PlacementActivities.Placement;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
@@ -39,6 +38,7 @@ class PlacementStoreTest {
   @AfterEach
   void emptyInventory() throws SQLException {
     execute("DELETE FROM hosts");
+    execute("DELETE FROM queue");
   }
 
   @Test
@@ -48,8 +48,8 @@ class PlacementStoreTest {
     register("gone", 0, 1, 2, 3);
     execute("UPDATE hosts SET last_seen = now() - interval '1 minute' WHERE id = 'gone'");
 
-    Placement first = store.place(session(), 1, 1, ALIVE);
-    Placement tooBig = store.place(session(), 1, 4, ALIVE);
+    Placement first = place(session(), 1, 1, ALIVE);
+    Placement tooBig = place(session(), 1, 4, ALIVE);
 
     assertThat(first.hostId()).isEqualTo("a"); // two free against one
     assertThat(first.taskQueue()).isEqualTo("cotrain-training-a");
@@ -57,8 +57,8 @@ class PlacementStoreTest {
     assertThat(tooBig.placed()).isFalse();
     assertThat(tooBig.waiting()).isEqualTo("no alive host has 4 devices (the largest has 2)");
     UUID second = session();
-    assertThat(store.place(second, 1, 1, ALIVE).placed()).isTrue();
-    Placement pair = store.place(session(), 1, 2, ALIVE);
+    assertThat(place(second, 1, 1, ALIVE).placed()).isTrue();
+    Placement pair = place(session(), 1, 2, ALIVE);
     assertThat(pair.waiting())
         .isEqualTo("waiting for 2 free devices on one host (most free now: 1)");
   }
@@ -68,12 +68,12 @@ class PlacementStoreTest {
     register("a", 0, 1);
     UUID id = session();
 
-    Placement placed = store.place(id, 1, 2, ALIVE);
-    Placement again = store.place(id, 1, 2, ALIVE);
+    Placement placed = place(id, 1, 2, ALIVE);
+    Placement again = place(id, 1, 2, ALIVE);
     UUID other = session();
-    Placement blocked = store.place(other, 1, 1, ALIVE);
-    store.release(id);
-    Placement freed = store.place(other, 1, 1, ALIVE);
+    Placement blocked = place(other, 1, 1, ALIVE);
+    store.release(id, ALIVE);
+    Placement freed = place(other, 1, 1, ALIVE);
 
     assertThat(again).isEqualTo(placed);
     assertThat(placed.devices()).containsExactly(0, 1);
@@ -90,40 +90,111 @@ class PlacementStoreTest {
     List<Future<Placement>> answers = new ArrayList<>();
     try {
       for (UUID id : sessions) {
-        Callable<Placement> place = () -> store.place(id, 1, 1, ALIVE);
+        Callable<Placement> place = () -> place(id, 1, 1, ALIVE);
         answers.add(pool.submit(place));
       }
-      List<Placement> placed = new ArrayList<>();
+      int placed = 0;
       for (Future<Placement> answer : answers) {
-        Placement placement = answer.get();
-        if (placement.placed()) {
-          placed.add(placement);
-        }
+        placed += answer.get().placed() ? 1 : 0;
       }
 
-      assertThat(placed).hasSize(4);
-      Set<String> devices = new HashSet<>();
-      for (Placement p : placed) {
-        assertThat(devices.add(p.hostId() + "/" + p.devices().get(0))).isTrue();
-      }
+      assertThat(placed).isEqualTo(4);
+      assertThat(count("SELECT count(DISTINCT (host_id, device_index)) FROM held_devices"))
+          .isEqualTo(4);
+      assertThat(count("SELECT count(*) FROM held_devices")).isEqualTo(4);
+      assertThat(count("SELECT count(*) FROM queue")).isEqualTo(12);
+      assertThat(count("SELECT count(DISTINCT position) FROM queue")).isEqualTo(12);
     } finally {
       pool.shutdownNow();
     }
   }
 
   @Test
+  void aReleasePlacesTheNextInLineAndSaysSo() {
+    register("a", 0);
+    UUID running = session();
+    UUID next = session();
+    UUID after = session();
+    place(running, 1, 1, ALIVE);
+    Placement waits = place(next, 1, 1, ALIVE);
+    place(after, 1, 1, ALIVE);
+
+    PlacementStore.Decision released = store.release(running, ALIVE);
+
+    assertThat(waits.position()).isEqualTo(1);
+    assertThat(released.placedOthers()).containsExactly(next);
+    assertThat(place(next, 1, 1, ALIVE).devices()).containsExactly(0);
+    assertThat(place(after, 1, 1, ALIVE).position()).isEqualTo(1);
+  }
+
+  @Test
+  void aHigherPrioritySessionPreemptsAndGetsTheDevicesOnceTheyAreReleased() throws SQLException {
+    register("a", 0);
+    UUID low = session();
+    UUID high = session();
+    execute("UPDATE sessions SET priority = 10 WHERE id = '" + high + "'");
+    place(low, 1, 1, ALIVE);
+
+    PlacementStore.Decision first = store.place(high, 1, 1, ALIVE);
+    PlacementStore.Decision again = store.place(high, 1, 1, ALIVE);
+    PlacementStore.Decision released = store.release(low, ALIVE);
+
+    assertThat(first.placement().waiting())
+        .isEqualTo("preempting lower-priority session " + low + " (they checkpoint first)");
+    assertThat(first.preemptions()).extracting(Scheduler.Preemption::victim).containsExactly(low);
+    // Asked again while the victim stops: no new victim, the pending one is told again.
+    assertThat(again.placement().waiting())
+        .isEqualTo("waiting for preempted session " + low + " to checkpoint and stop");
+    assertThat(again.preemptions()).extracting(Scheduler.Preemption::victim).containsExactly(low);
+    assertThat(released.placedOthers()).containsExactly(high);
+  }
+
+  @Test
+  void aPausedOrEndedSessionNeitherWaitsNorHolds() throws SQLException {
+    register("a", 0);
+    UUID holder = session();
+    UUID waiter = session();
+    place(holder, 1, 1, ALIVE);
+    place(waiter, 1, 1, ALIVE);
+
+    for (UUID id : List.of(holder, waiter)) {
+      try (Connection c = db.dataSource().getConnection()) {
+        SessionTransitions.apply(
+            c,
+            new SessionTransitions.Transition(
+                id, UUID.randomUUID(), 1, "PAUSED", "PAUSING", "paused", 1, null, null));
+      }
+    }
+
+    assertThat(count("SELECT count(*) FROM placements")).isZero();
+    assertThat(count("SELECT count(*) FROM queue")).isZero();
+  }
+
+  @Test
   void withoutDevicesEachSessionTakesACpuSlot() {
     register("cpu", new int[0], 2);
 
-    assertThat(store.place(session(), 1, 2, ALIVE).devices()).isEmpty();
-    assertThat(store.place(session(), 1, 2, ALIVE).placed()).isTrue();
-    assertThat(store.place(session(), 1, 1, ALIVE).waiting())
-        .startsWith("waiting for a free CPU slot");
+    assertThat(place(session(), 1, 2, ALIVE).devices()).isEmpty();
+    assertThat(place(session(), 1, 2, ALIVE).placed()).isTrue();
+    assertThat(place(session(), 1, 1, ALIVE).waiting()).startsWith("waiting for a free CPU slot");
   }
 
   @Test
   void withNoWorkerAliveTheSessionWaits() {
-    assertThat(store.place(session(), 1, 1, ALIVE).waiting()).isEqualTo("no worker is alive");
+    assertThat(place(session(), 1, 1, ALIVE).waiting()).isEqualTo("no worker is alive");
+  }
+
+  private Placement place(UUID id, int attempt, int gpusPerNode, Duration alive) {
+    return store.place(id, attempt, gpusPerNode, alive).placement();
+  }
+
+  private long count(String sql) throws SQLException {
+    try (Connection c = db.dataSource().getConnection();
+        Statement s = c.createStatement();
+        java.sql.ResultSet rs = s.executeQuery(sql)) {
+      rs.next();
+      return rs.getLong(1);
+    }
   }
 
   private void register(String id, int... devices) {

@@ -10,6 +10,7 @@ final class LiveMessages {
   static final String STATUS = "session.status";
   static final String SYSTEM = "system.metrics";
   static final String SYNC = "diloco.sync";
+  static final String QUEUE = "session.queue";
 
   private LiveMessages() {}
 
@@ -75,4 +76,7 @@ final class LiveMessages {
       int participants,
       long bytes,
       double seconds) {}
+
+  /** A waiting session's place in the queue: {@code position} from 1, and what it waits for. */
+  record QueuePosition(String type, String sessionId, int position, String reason) {}
 }

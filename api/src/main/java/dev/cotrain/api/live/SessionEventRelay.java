@@ -132,6 +132,13 @@ class SessionEventRelay implements DisposableBean {
                       sync.participants(),
                       sync.bytes(),
                       sync.seconds())));
+    } else if (event instanceof SessionEvent.Queue queue) {
+      submit(
+          () ->
+              dispatch(
+                  sessionId,
+                  new LiveMessages.QueuePosition(
+                      LiveMessages.QUEUE, queue.sessionId(), queue.position(), queue.reason())));
     }
   }
 
@@ -227,6 +234,14 @@ class SessionEventRelay implements DisposableBean {
             latest.map(SessionEventRow::id).orElse(null),
             latest.map(e -> e.at().toString()).orElse(null));
     if (!send(socket, frame(status))) {
+      return false;
+    }
+    if (row.queuePosition() != null
+        && !send(
+            socket,
+            frame(
+                new LiveMessages.QueuePosition(
+                    LiveMessages.QUEUE, sessionId, row.queuePosition(), row.queueReason())))) {
       return false;
     }
     if (row.latestStep() == null) {

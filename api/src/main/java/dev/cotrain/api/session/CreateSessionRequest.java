@@ -24,7 +24,15 @@ record CreateSessionRequest(
     @NotNull(message = "is required") @Valid TrainingConfig trainingConfig,
     @NotNull(message = "is required") @Valid DistributedConfig distributedConfig,
     @Valid DataConfig dataConfig,
-    @Valid CheckpointConfig checkpointConfig) {
+    @Valid CheckpointConfig checkpointConfig,
+    @Min(value = -1000, message = "must be between -1000 and 1000")
+        @Max(value = 1000, message = "must be between -1000 and 1000")
+        Integer priority,
+    @Pattern(
+            regexp = "[A-Za-z0-9._@-]{1,64}",
+            message = "must be 1 to 64 letters, digits, '.', '_', '@' or '-'")
+        String owner,
+    @Pattern(regexp = "spread|pack", message = "must be one of spread, pack") String placement) {
 
   record ModelConfig(
       @NotNull(message = "is required")
@@ -131,6 +139,7 @@ record CreateSessionRequest(
   static final long DEFAULT_SEED = 1234;
   static final int DEFAULT_SEQ_LENGTH = 128;
   static final int DEFAULT_CHECKPOINT_INTERVAL = 50;
+  static final String DEFAULT_OWNER = "anonymous";
 
   /** This request with every default filled in. Call only on a valid request. */
   CreateSessionRequest normalized() {
@@ -161,7 +170,10 @@ record CreateSessionRequest(
             d.tokenizer(),
             d.validationSplit()),
         new CheckpointConfig(
-            c.interval() == null ? DEFAULT_CHECKPOINT_INTERVAL : c.interval(), c.keepLast()));
+            c.interval() == null ? DEFAULT_CHECKPOINT_INTERVAL : c.interval(), c.keepLast()),
+        priority == null ? 0 : priority,
+        owner == null ? DEFAULT_OWNER : owner,
+        placement == null ? "spread" : placement);
   }
 
   /** The workflow's input. Call only on a {@link #normalized()} request. */

@@ -9,6 +9,7 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.PutMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RequestMapping;
@@ -61,6 +62,15 @@ class SessionController {
   @PostMapping("/{id}/cancel")
   ControlResponse cancel(@PathVariable UUID id) {
     return sessions.control(id, "cancel");
+  }
+
+  /**
+   * Changes the priority of a session that has not ended: a waiting session moves in the queue, a
+   * running one becomes more or less likely to be preempted.
+   */
+  @PutMapping(path = "/{id}/priority", consumes = MediaType.APPLICATION_JSON_VALUE)
+  SessionResponse priority(@PathVariable UUID id, @Valid @RequestBody PriorityRequest request) {
+    return sessions.setPriority(id, request.priority());
   }
 
   /** Machine samples of the trainer (about one every 30 s), oldest first. */

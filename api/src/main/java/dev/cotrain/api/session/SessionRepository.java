@@ -25,9 +25,11 @@ public class SessionRepository {
       SELECT s.id, s.workflow_id, s.name, s.description, s.request::text AS request, s.status,
              s.progress, s.latest_step, s.total_steps, s.latest_loss, s.latest_accuracy,
              s.learning_rate, m.epoch AS latest_epoch, m.tokens_per_s AS latest_tokens_per_s,
-             s.final_model_path, s.error, s.attempt, s.created_at, s.updated_at, s.finished_at
+             s.final_model_path, s.error, s.attempt, s.created_at, s.updated_at, s.finished_at,
+             s.priority, s.owner, q.position AS queue_position, q.reason AS queue_reason
         FROM sessions s
         LEFT JOIN metrics m ON m.session_id = s.id AND m.step = s.latest_step
+        LEFT JOIN queue q ON q.session_id = s.id
       """;
 
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -51,6 +53,44 @@ public class SessionRepository {
   /** Applies a transition decided by the API (the reconciler); see {@link SessionTransitions}. */
   boolean apply(SessionTransitions.Transition transition) {
     return Transactions.call(dataSource, c -> SessionTransitions.apply(c, transition));
+  }
+
+  /**
+   * Sets the priority of a session that has not ended; answers the number of rows changed (0: it
+   * has ended or does not exist).
+   */
+  int setPriority(UUID id, int priority) {
+    return jdbc.sql(
+            """
+            UPDATE sessions SET priority = :priority, updated_at = now()
+             WHERE id = :id AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')
+            """)
+        .param("priority", priority)
+        .param("id", id)
+        .update();
+  }
+
+  /** The waiting sessions in queue order, as the allocator's last pass left them. */
+  List<QueueEntry> queue() {
+    return jdbc.sql(
+            """
+            SELECT q.position, q.session_id, s.name, s.owner, s.priority, q.gpus_per_node,
+                   q.since, q.reason
+              FROM queue q JOIN sessions s ON s.id = q.session_id
+             ORDER BY q.position NULLS LAST, s.created_at, q.session_id
+            """)
+        .query(
+            (rs, n) ->
+                new QueueEntry(
+                    rs.getObject("position", Integer.class),
+                    rs.getObject("session_id", UUID.class),
+                    rs.getString("name"),
+                    rs.getString("owner"),
+                    rs.getInt("priority"),
+                    rs.getInt("gpus_per_node"),
+                    instant(rs, "since"),
+                    rs.getString("reason")))
+        .list();
   }
 
   /** Sessions not in a final status, least recently updated first. */
@@ -233,7 +273,11 @@ public class SessionRepository {
         rs.getInt("attempt"),
         instant(rs, "created_at"),
         instant(rs, "updated_at"),
-        instant(rs, "finished_at"));
+        instant(rs, "finished_at"),
+        rs.getInt("priority"),
+        rs.getString("owner"),
+        rs.getObject("queue_position", Integer.class),
+        rs.getString("queue_reason"));
   }
 
   private static Instant instant(ResultSet rs, String column) throws SQLException {

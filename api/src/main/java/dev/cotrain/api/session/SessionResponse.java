@@ -8,7 +8,8 @@ import java.util.UUID;
  * A session as the REST API shows it. {@code progress} is a percentage (0..100); {@code
  * latestMetrics} is null until the trainer has reported a step; {@code attempt} is the trainer
  * attempt (0 before the first); {@code error} the full message of a FAILED session; {@code request}
- * is the normalized creation request (defaults filled in).
+ * is the normalized creation request (defaults filled in); {@code priority} is the current one (it
+ * may have been changed since); {@code queue} is set while the session waits for a placement.
  */
 record SessionResponse(
     UUID id,
@@ -26,9 +27,15 @@ record SessionResponse(
     Instant createdAt,
     Instant updatedAt,
     Instant finishedAt,
+    int priority,
+    String owner,
+    Queue queue,
     JsonNode request) {
 
   record LatestMetrics(Double loss, Double accuracy, Double learningRate) {}
+
+  /** {@code position} counts from 1 (next to be placed); {@code reason} says what it waits for. */
+  record Queue(Integer position, String reason) {}
 
   static SessionResponse of(SessionRow row, JsonNode request) {
     boolean hasMetrics =
@@ -54,6 +61,11 @@ record SessionResponse(
         row.createdAt(),
         row.updatedAt(),
         row.finishedAt(),
+        row.priority(),
+        row.owner(),
+        row.queuePosition() == null && row.queueReason() == null
+            ? null
+            : new Queue(row.queuePosition(), row.queueReason()),
         request);
   }
 }

@@ -5,7 +5,8 @@ import java.util.UUID;
 
 /**
  * One row of the sessions table; {@code epoch} and {@code tokensPerSecond} come from the metrics
- * row of {@code latestStep}, if any. {@code request} is the stored JSON text.
+ * row of {@code latestStep}, if any. {@code request} is the stored JSON text; {@code queuePosition}
+ * and {@code queueReason} are set while the session waits in the queue.
  */
 public record SessionRow(
     UUID id,
@@ -27,4 +28,8 @@ public record SessionRow(
     int attempt,
     Instant createdAt,
     Instant updatedAt,
-    Instant finishedAt) {}
+    Instant finishedAt,
+    int priority,
+    String owner,
+    Integer queuePosition,
+    String queueReason) {}

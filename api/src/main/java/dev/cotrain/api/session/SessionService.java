@@ -174,6 +174,25 @@ class SessionService {
             });
   }
 
+  /**
+   * Sets the priority of a session that has not ended (409 for one that has) and wakes its
+   * workflow, so that a waiting session asks the allocator at once and takes its new place.
+   */
+  SessionResponse setPriority(UUID id, int priority) {
+    if (repository.setPriority(id, priority) == 0) {
+      SessionResponse session = find(id); // 404 when there is no such session
+      throw new ApiException(
+          HttpStatus.CONFLICT,
+          "cannot change the priority of the session: it is " + session.status());
+    }
+    try {
+      workflowClient.newUntypedWorkflowStub(TaskQueues.workflowId(id.toString())).signal("wake");
+    } catch (RuntimeException e) {
+      log.warn("Session {}: could not wake its workflow: {}", id, reason(e));
+    }
+    return find(id);
+  }
+
   SessionResponse find(UUID id) {
     return repository
         .find(id)

@@ -149,6 +149,31 @@ class SessionWebSocketTest extends ApiTestSupport {
   }
 
   @Test
+  void aWaitingSessionGetsItsQueuePositionInTheSnapshotAndWhenItChanges() throws Exception {
+    UUID id = insertSession("QUEUED");
+    jdbc.sql(
+            "INSERT INTO queue (session_id, attempt, gpus_per_node, position, reason)"
+                + " VALUES (:id, 1, 1, 3, 'queued behind position 1')")
+        .param("id", id)
+        .update();
+    Client client = connect(id.toString());
+    client.next(); // status snapshot
+    JsonNode snapshot = client.next();
+
+    notify(
+        SessionEvents.encode(
+            new SessionEvent.Queue(id.toString(), 1, "waiting for 1 free devices on one host")));
+
+    assertThat(snapshot.path("type").asText()).isEqualTo("session.queue");
+    assertThat(snapshot.path("position").asInt()).isEqualTo(3);
+    assertThat(snapshot.path("reason").asText()).isEqualTo("queued behind position 1");
+    JsonNode live = client.next();
+    assertThat(live.path("type").asText()).isEqualTo("session.queue");
+    assertThat(live.path("position").asInt()).isEqualTo(1);
+    assertThat(live.path("reason").asText()).isEqualTo("waiting for 1 free devices on one host");
+  }
+
+  @Test
   void snapshotIncludesTheLatestProgressWhenTheSessionHasSteps() throws Exception {
     UUID id = insertSession("RUNNING");
     jdbc.sql(

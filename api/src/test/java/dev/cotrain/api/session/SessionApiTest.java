@@ -308,6 +308,98 @@ class SessionApiTest extends ApiTestSupport {
   }
 
   @Test
+  void priorityOwnerAndPlacementAreStoredAndShown() throws Exception {
+    ObjectNode body =
+        validRequest().put("priority", 7).put("owner", "alice").put("placement", "pack");
+
+    JsonNode created = mapper.readTree(post(body).getContentAsString());
+    JsonNode defaults = mapper.readTree(post(validRequest()).getContentAsString());
+
+    assertThat(created.path("priority").asInt()).isEqualTo(7);
+    assertThat(created.path("owner").asText()).isEqualTo("alice");
+    assertThat(created.path("request").path("placement").asText()).isEqualTo("pack");
+    assertThat(
+            jdbc.sql("SELECT pack FROM sessions WHERE id = ?::uuid")
+                .param(created.path("id").asText())
+                .query(Boolean.class)
+                .single())
+        .isTrue();
+    assertThat(defaults.path("priority").asInt()).isZero();
+    assertThat(defaults.path("owner").asText()).isEqualTo("anonymous");
+    assertThat(defaults.path("request").path("placement").asText()).isEqualTo("spread");
+  }
+
+  @Test
+  void priorityOfALiveSessionCanBeChangedAndItsWorkflowIsWoken() throws Exception {
+    String id = mapper.readTree(post(validRequest()).getContentAsString()).path("id").asText();
+    WorkflowStub running = mock(WorkflowStub.class);
+    when(workflowClient.newUntypedWorkflowStub("session-" + id)).thenReturn(running);
+
+    MockHttpServletResponse response =
+        put("/api/sessions/" + id + "/priority", "{\"priority\": -5}");
+
+    assertThat(response.getStatus()).isEqualTo(200);
+    assertThat(mapper.readTree(response.getContentAsString()).path("priority").asInt())
+        .isEqualTo(-5);
+    verify(running).signal("wake");
+  }
+
+  @Test
+  void priorityOfAnEndedSessionIsAConflictAndABadOneNamesTheField() throws Exception {
+    String id = mapper.readTree(post(validRequest()).getContentAsString()).path("id").asText();
+    jdbc.sql("UPDATE sessions SET status = 'COMPLETED' WHERE id = ?::uuid").param(id).update();
+
+    MockHttpServletResponse ended = put("/api/sessions/" + id + "/priority", "{\"priority\": 1}");
+    MockHttpServletResponse tooHigh =
+        put("/api/sessions/" + id + "/priority", "{\"priority\": 5000}");
+    MockHttpServletResponse unknown =
+        put("/api/sessions/" + UUID.randomUUID() + "/priority", "{\"priority\": 1}");
+
+    assertThat(ended.getStatus()).isEqualTo(409);
+    assertThat(mapper.readTree(ended.getContentAsString()).path("error").asText())
+        .isEqualTo("cannot change the priority of the session: it is COMPLETED");
+    assertThat(tooHigh.getStatus()).isEqualTo(400);
+    assertThat(tooHigh.getContentAsString()).contains("\"field\":\"priority\"");
+    assertThat(unknown.getStatus()).isEqualTo(404);
+  }
+
+  @Test
+  void theQueueListsWaitingSessionsByPositionWithTheirReasons() throws Exception {
+    String first = mapper.readTree(post(validRequest()).getContentAsString()).path("id").asText();
+    String second =
+        mapper
+            .readTree(post(validRequest().put("owner", "bob")).getContentAsString())
+            .path("id")
+            .asText();
+    jdbc.sql(
+            """
+            INSERT INTO queue (session_id, attempt, gpus_per_node, position, reason)
+            VALUES (?::uuid, 1, 2, 2, 'queued behind position 1'),
+                   (?::uuid, 1, 2, 1, 'waiting for 2 free devices on one host (most free now: 1)')
+            """)
+        .params(first, second)
+        .update();
+
+    JsonNode queue =
+        mapper.readTree(
+            mvc.perform(get("/api/queue")).andReturn().getResponse().getContentAsString());
+    JsonNode session =
+        mapper.readTree(
+            mvc.perform(get("/api/sessions/" + first))
+                .andReturn()
+                .getResponse()
+                .getContentAsString());
+
+    assertThat(queue.path("waiting")).hasSize(2);
+    assertThat(queue.path("waiting").get(0).path("sessionId").asText()).isEqualTo(second);
+    assertThat(queue.path("waiting").get(0).path("owner").asText()).isEqualTo("bob");
+    assertThat(queue.path("waiting").get(0).path("gpusPerNode").asInt()).isEqualTo(2);
+    assertThat(queue.path("waiting").get(1).path("position").asInt()).isEqualTo(2);
+    assertThat(session.path("queue").path("position").asInt()).isEqualTo(2);
+    assertThat(session.path("queue").path("reason").asText()).isEqualTo("queued behind position 1");
+  }
+
+  @Test
   void controlOfAnUnknownSessionIs404() throws Exception {
     assertThat(postEmpty("/api/sessions/" + UUID.randomUUID() + "/cancel").getStatus())
         .isEqualTo(404);
@@ -523,6 +615,15 @@ class SessionApiTest extends ApiTestSupport {
     MockHttpServletResponse response = post(body);
     assertThat(response.getStatus()).isEqualTo(201);
     return mapper.readTree(response.getContentAsString()).path("id").asText();
+  }
+
+  private MockHttpServletResponse put(String path, String json) throws Exception {
+    return mvc.perform(
+            org.springframework.test.web.servlet.request.MockMvcRequestBuilders.put(path)
+                .contentType(MediaType.APPLICATION_JSON)
+                .content(json))
+        .andReturn()
+        .getResponse();
   }
 
   private MockHttpServletResponse post(ObjectNode body, String idempotencyKey) throws Exception {

@@ -31,6 +31,21 @@ class SessionValidationTest extends ApiTestSupport {
   static Stream<Arguments> badBodies() {
     return Stream.of(
         bad(
+            "priority out of range",
+            b -> b.put("priority", 1001),
+            "priority",
+            "must be between -1000 and 1000"),
+        bad(
+            "owner with a space",
+            b -> b.put("owner", "alice smith"),
+            "owner",
+            "must be 1 to 64 letters, digits, '.', '_', '@' or '-'"),
+        bad(
+            "unknown placement",
+            b -> b.put("placement", "random"),
+            "placement",
+            "must be one of spread, pack"),
+        bad(
             "bad model size",
             b -> model(b).put("size", "3B"),
             "modelConfig.size",

@@ -63,6 +63,22 @@ public interface TrainingSessionWorkflow {
               + " training (RUNNING)")
   void trainerReport(TrainerReport report);
 
+  @SignalMethod(
+      description =
+          "Sent by the allocator when it placed this waiting session (or its turn may have come):"
+              + " ask for the placement now rather than at the next poll")
+  void wake();
+
+  @SignalMethod(
+      description =
+          "Sent by the allocator: give the devices to a waiting session of higher priority. A"
+              + " running session checkpoints and stops as for a pause (PAUSING), then queues again"
+              + " (QUEUED) and resumes from that checkpoint when it is placed; otherwise ignored.")
+  void preempt(PreemptRequest request);
+
+  /** Why the allocator preempts the session, for its event log. */
+  record PreemptRequest(String reason) {}
+
   /** {@code requestedBy} says who asked, for the session's event log (e.g. {@code api}). */
   record ControlRequest(String requestedBy) {}
 

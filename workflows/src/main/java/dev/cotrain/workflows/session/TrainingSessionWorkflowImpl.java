@@ -97,6 +97,8 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
   private int attempt;
   private boolean pauseRequested;
   private boolean cancelRequested;
+  private boolean preemptRequested;
+  private boolean woken;
   private long newestCheckpoint = -1;
   private Long resumedFrom;
   private long totalSteps;
@@ -149,6 +151,15 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
       if (cancelRequested) {
         return cancelled();
       }
+      if (preemptRequested) {
+        preemptRequested = false;
+        if (!pauseRequested) {
+          transition(
+              SessionStatus.QUEUED,
+              "requeued",
+              "preempted: resumes from its checkpoint when it is placed again");
+        }
+      }
       if (pauseRequested) {
         transition(SessionStatus.PAUSED, "paused", null);
         Workflow.await(() -> !pauseRequested || cancelRequested || root.isCancelRequested());
@@ -162,7 +173,7 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
       try {
         result = runAttempt(input, generated, placement);
       } finally {
-        placements.release(new ReleaseRequest(sessionId));
+        placements.release(new ReleaseRequest(sessionId, input.heartbeatTimeoutOrDefault()));
       }
       if (result.completed() != null) {
         TrainingResult done = result.completed();
@@ -212,6 +223,7 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
     String waitingFor = null;
     Duration wait = FIRST_RETRY_DELAY;
     while (!(pauseRequested || cancelRequested || root.isCancelRequested())) {
+      woken = false;
       Placement placement =
           placements.place(
               new PlaceRequest(
@@ -227,7 +239,8 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
         waitingFor = placement.waiting();
         transition(SessionStatus.QUEUED, "waiting", waitingFor);
       }
-      Workflow.await(wait, () -> pauseRequested || cancelRequested || root.isCancelRequested());
+      Workflow.await(
+          wait, () -> woken || pauseRequested || cancelRequested || root.isCancelRequested());
       wait =
           wait.multipliedBy(2).compareTo(MAX_PLACEMENT_WAIT) > 0
               ? MAX_PLACEMENT_WAIT
@@ -266,7 +279,11 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
     scope.run();
     Workflow.await(
         () ->
-            running.isCompleted() || pauseRequested || cancelRequested || root.isCancelRequested());
+            running.isCompleted()
+                || pauseRequested
+                || preemptRequested
+                || cancelRequested
+                || root.isCancelRequested());
     noticeCancelInTemporal();
     boolean stopping = !running.isCompleted();
     if (stopping) {
@@ -335,6 +352,20 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
     if (status.isFinal()) {
       throw refused("cancel", "it is already " + status);
     }
+  }
+
+  @Override
+  public void wake() {
+    woken = true;
+  }
+
+  @Override
+  public void preempt(PreemptRequest request) {
+    if (running == null || pauseRequested || cancelRequested || preemptRequested) {
+      return; // not training (the allocator asks again while it still holds the devices)
+    }
+    preemptRequested = true;
+    transition(SessionStatus.PAUSING, "preempted", request == null ? null : request.reason());
   }
 
   @Override

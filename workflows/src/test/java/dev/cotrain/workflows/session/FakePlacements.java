@@ -24,9 +24,9 @@ final class FakePlacements implements PlacementActivities {
   public Placement place(PlaceRequest request) {
     asked.add(request);
     if (waitsLeft.getAndDecrement() > 0) {
-      return new Placement(null, null, List.of(), "waiting for 1 free devices on one host");
+      return new Placement(null, null, List.of(), "waiting for 1 free devices on one host", 1);
     }
-    return new Placement(HOST, TaskQueues.trainingQueue(HOST), List.of(0), null);
+    return new Placement(HOST, TaskQueues.trainingQueue(HOST), List.of(0), null, null);
   }
 
   @Override

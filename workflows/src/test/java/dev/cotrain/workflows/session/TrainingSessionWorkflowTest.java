@@ -137,6 +137,34 @@ class TrainingSessionWorkflowTest {
   }
 
   @Test
+  void aPreemptedSessionCheckpointsQueuesAgainAndResumesByItself() {
+    training.script(ScriptedTraining.runUntilCancelled(), ScriptedTraining.complete());
+    TrainingSessionWorkflow workflow = workflow();
+    CompletableFuture<SessionOutcome> result = WorkflowClient.execute(workflow::run, input());
+    awaitStatus(workflow, SessionStatus.RUNNING);
+
+    workflow.preempt(new TrainingSessionWorkflow.PreemptRequest("preempted for session x"));
+
+    assertThat(result.join().status()).isEqualTo(SessionStatus.COMPLETED);
+    assertThat(sessions.statuses())
+        .containsExactly(
+            SessionStatus.QUEUED,
+            SessionStatus.STARTING,
+            SessionStatus.RUNNING,
+            SessionStatus.PAUSING,
+            SessionStatus.QUEUED,
+            SessionStatus.STARTING,
+            SessionStatus.RUNNING,
+            SessionStatus.COMPLETED);
+    assertThat(sessions.changes.get(3).cause()).isEqualTo("preempted");
+    assertThat(sessions.changes.get(3).message()).isEqualTo("preempted for session x");
+    assertThat(sessions.changes.get(4).cause()).isEqualTo("requeued");
+    assertThat(training.cancelled).isEqualTo(1);
+    assertThat(placements.released).hasSize(2);
+    assertThat(training.attempts).containsExactly(1, 2);
+  }
+
+  @Test
   void impossibleRequestsAreRefusedWithTheReason() {
     training.script(ScriptedTraining.runUntilCancelled());
     TrainingSessionWorkflow workflow = workflow();
