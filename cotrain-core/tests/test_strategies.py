@@ -22,6 +22,8 @@ from conftest import (
     write_config,
 )
 
+from cotrain_core.launch import free_port as launch_free_port
+
 STEPS = STRATEGY_STEPS
 
 
@@ -80,6 +82,30 @@ def test_multi_node_without_env_exits_2(tmp_path, monkeypatch):
     assert rc == 2
     (error,) = of(events, "error")
     assert error["message"].startswith("distributed.nodes:") and "MASTER_ADDR" in error["message"]
+
+
+def test_two_nodes_train_as_one_node_of_the_same_world(strategy_runs, tmp_path):
+    """Two launchers meeting over loopback (as two hosts would): global rank 0's node reports the
+    run and it trains exactly as 2 ranks on one node; the other node reports only its machine."""
+    cfg = dist_config(tmp_path, "ddp", steps=STEPS, procs=1, distributed={"nodes": 2})
+    config = write_config(tmp_path, cfg)
+    port = str(launch_free_port())
+    procs = []
+    for node in (0, 1):
+        env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=port, NODE_RANK=str(node))
+        env.pop("RANK", None)
+        env.pop("WORLD_SIZE", None)
+        procs.append(
+            subprocess.Popen(
+                trainer_cmd(config), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
+    outputs = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[1][1][-3000:]
+    node0, node1 = ([json.loads(line) for line in out.splitlines()] for out, _ in outputs)
+    assert of(node0, "start")[0]["world_size"] == 2
+    assert step_losses(node0) == step_losses(strategy_runs["ddp"])
+    assert {e["event"] for e in node1} == {"system"}
 
 
 def test_rank_crash_stops_everything(tmp_path):

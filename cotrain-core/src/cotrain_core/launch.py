@@ -3,7 +3,8 @@
 `python -m cotrain_core.train` with distributed.nodes x gpus_per_node > 1 becomes a launcher: it
 starts gpus_per_node workers (`python -m cotrain_core.train` again, with RANK / LOCAL_RANK /
 WORLD_SIZE / MASTER_ADDR / MASTER_PORT in their environment), forwards global rank 0's event
-stream to its own stdout, and supervises them:
+stream (and, on every node, its first rank's `system` samples) to its own stdout, and supervises
+them:
 
 - a worker that exits non-zero (other than 4) or dies by a signal makes the launcher kill the
   remaining workers, emit one `error` event (the worker's own, or one naming the rank) and exit
@@ -115,7 +116,8 @@ def launch(argv: list[str], nodes: int, per_node: int, out, stop: threading.Even
             if event.get("event") == "error":
                 with lock:
                     errors.setdefault(rank, event)
-            if rank == 0:
+            # Global rank 0 speaks for the run; this node's first rank adds its machine samples.
+            if rank == 0 or (rank == node_rank * per_node and event.get("event") == "system"):
                 out.emit(**{k: v for k, v in event.items() if k != "v"})
 
     readers = []

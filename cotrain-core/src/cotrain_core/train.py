@@ -478,7 +478,7 @@ class Trainer:
 
     def _system(self, force: bool = False) -> None:
         now = time.monotonic()
-        if self.ctx.rank == 0 and (force or now - self._last_system >= SYSTEM_INTERVAL_S):
+        if self.ctx.local_rank == 0 and (force or now - self._last_system >= SYSTEM_INTERVAL_S):
             from . import system
 
             self._last_system = now
@@ -618,7 +618,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     env = launch.worker_env()
     rank0 = env is None or env.rank == 0
-    out = Emitter.take_stdout(only=None if rank0 else ("error",))
+    # Global rank 0 speaks for the run; each node's first rank also samples its own machine.
+    node0 = env is not None and env.local_rank == 0
+    out = Emitter.take_stdout(only=None if rank0 else ("error", "system") if node0 else ("error",))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -1,8 +1,9 @@
 """A stand-in for the real trainer in the worker's unit tests: speaks the event protocol.
 
 What it does is chosen by the config's run.name: "ok", "config-error", "diverged", "crash",
-"preempt" (exits 4 after a checkpoint, as on a SIGTERM from outside) and "slow" (steps until
-SIGTERM, then writes a checkpoint and exits 4, as the real trainer does).
+"preempt" (exits 4 after a checkpoint, as on a SIGTERM from outside), "slow" (steps until
+SIGTERM, then writes a checkpoint and exits 4, as the real trainer does) and "node" (a node other
+than 0 of a multi-node session: one machine sample, then exit 0 without a done event).
 """
 
 import json
@@ -20,6 +21,9 @@ checkpoints = pathlib.Path(config["checkpoint"]["output_path"])
 checkpoints.mkdir(parents=True, exist_ok=True)
 (checkpoints / "argv.json").write_text(json.dumps(args))
 (checkpoints / "devices.txt").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"))
+(checkpoints / "rendezvous.txt").write_text(
+    " ".join(os.environ.get(k, "(unset)") for k in ("NODE_RANK", "MASTER_ADDR", "MASTER_PORT"))
+)
 
 
 def emit(**event):
@@ -27,6 +31,10 @@ def emit(**event):
 
 
 print("a plain line the worker keeps as a log line", flush=True)
+if mode == "node":
+    emit(event="system", cpu_percent=50.0, rss_bytes=1, disk_read_bytes=2, disk_write_bytes=3,
+         net_sent_bytes=4, net_recv_bytes=5, gpus=[])
+    sys.exit(0)
 emit(event="start", session_id=config["run"]["session_id"], total_steps=3, world_size=2)
 if mode == "config-error":
     emit(event="error", kind="config", message="model.size: 7B is too big", retryable=False)

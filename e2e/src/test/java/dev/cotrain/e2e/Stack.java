@@ -34,6 +34,7 @@ final class Stack {
   private Process temporal;
   private Process worker;
   private int workerStarts;
+  private Process second;
 
   Stack(Path dir) throws IOException {
     this.dir = dir;
@@ -80,7 +81,30 @@ final class Stack {
   }
 
   void startWorker(Path storage) throws Exception {
-    Path log = dir.resolve("worker-" + ++workerStarts + ".log");
+    worker = launchWorker(storage, HOST_ID, "worker-" + ++workerStarts);
+  }
+
+  /**
+   * A second simulated GPU host ({@link #HOST_ID}{@code -b}, two devices) for the sessions of
+   * several nodes; stopped with {@link #stopSecondWorker()}.
+   */
+  void startSecondWorker(Path storage) throws Exception {
+    second = launchWorker(storage, HOST_ID + "-b", "worker-b-" + ++workerStarts);
+  }
+
+  /** SIGTERM: the second host drains and is marked gone, so nothing more is placed there. */
+  void stopSecondWorker() throws InterruptedException {
+    if (second != null) {
+      second.destroy();
+      if (!second.waitFor(120, TimeUnit.SECONDS)) {
+        second.destroyForcibly();
+      }
+      second = null;
+    }
+  }
+
+  private Process launchWorker(Path storage, String hostId, String name) throws Exception {
+    Path log = dir.resolve(name + ".log");
     ProcessBuilder builder =
         new ProcessBuilder(
                 ProcessHandle.current().info().command().orElse("java"),
@@ -95,18 +119,20 @@ final class Stack {
     env.put("COTRAIN_PYTHON", PYTHON);
     env.put("COTRAIN_TRAINING_SLOTS", "2");
     // A simulated GPU host: the inventory lists two declared devices.
-    env.put("COTRAIN_HOST_ID", HOST_ID);
+    env.put("COTRAIN_HOST_ID", hostId);
+    env.put("COTRAIN_HOST_ADDRESS", "127.0.0.1");
     env.put("COTRAIN_GPUS", "0,1");
-    worker = builder.start();
+    Process started = builder.start();
     await(
         Duration.ofSeconds(120),
         "the worker (log " + log + ")",
         () -> {
-          if (!worker.isAlive()) {
+          if (!started.isAlive()) {
             throw new AssertionError("the worker exited; see " + log);
           }
           return read(log).contains("Cotrain worker ready");
         });
+    return started;
   }
 
   /** SIGKILL, as a crash of the worker's machine would. */
@@ -158,6 +184,7 @@ final class Stack {
   }
 
   void close() throws InterruptedException {
+    stopSecondWorker();
     if (worker != null) {
       worker.destroy();
       worker.waitFor(60, TimeUnit.SECONDS);

@@ -248,6 +248,63 @@ class TrainingSessionEndToEndTest {
   }
 
   @Test
+  void gangsOfTwoNodesRunOnTwoHostsAndRestartTogetherFromTheirCommonCheckpoint() throws Exception {
+    stack.startSecondWorker(storage);
+    try {
+      String body = gang("ddp", 60, "");
+      String clean = create(body).get("id").asText();
+      assertThat(finalStatus(clean)).isEqualTo("COMPLETED");
+      assertThat(events(clean))
+          .anyMatch(
+              e ->
+                  e.get("message")
+                      .asText()
+                      .equals(
+                          "attempt 1 on 2 nodes: "
+                              + Stack.HOST_ID
+                              + ", devices 0; "
+                              + Stack.HOST_ID
+                              + "-b, devices 0"));
+      // Progress comes from global rank 0; every node's machine samples are kept, by node.
+      assertThat(get("/api/sessions/" + clean + "/system").get("samples"))
+          .extracting(sample -> sample.get("node").asInt())
+          .contains(0, 1);
+
+      // SIGKILL of node 1's rank: both nodes stop and restart from the newest checkpoint, and
+      // the run ends exactly as the clean one.
+      String killed = create(body).get("id").asText();
+      awaitStep(subscribe(killed), 25);
+      ProcessHandle rank1 =
+          Stack.processesOf(killed).stream()
+              .filter(p -> environment(p).contains("RANK=1"))
+              .findFirst()
+              .orElseThrow();
+      rank1.destroyForcibly();
+      assertThat(finalStatus(killed)).isEqualTo("COMPLETED");
+      assertThat(events(killed))
+          .anyMatch(
+              e ->
+                  e.get("cause").asText().equals("retry")
+                      && e.get("message").asText().contains("rank 1"));
+      assertThat(events(killed))
+          .filteredOn(e -> e.get("cause").asText().equals("trainer_started"))
+          .last()
+          .satisfies(
+              e -> assertThat(e.get("message").asText()).matches("resumed from step [1-5]0"));
+      assertThat(losses(killed)).hasSize(60).isEqualTo(losses(clean));
+
+      String diloco =
+          create(gang("diloco", 20, ", \"diloco\": {\"innerSteps\": 5}")).get("id").asText();
+      assertThat(finalStatus(diloco)).isEqualTo("COMPLETED");
+      assertThat(get("/api/sessions/" + diloco + "/syncs").get("syncs"))
+          .isNotEmpty()
+          .allMatch(sync -> sync.get("participants").asInt() == 2);
+    } finally {
+      stack.stopSecondWorker();
+    }
+  }
+
+  @Test
   void killedTrainerIsRetriedAndResumesFromItsNewestCheckpoint() throws Exception {
     String id = create(request(STEPS, 10)).get("id").asText();
     BlockingQueue<String> inbox = subscribe(id);
@@ -533,6 +590,23 @@ class TrainingSessionEndToEndTest {
          "checkpointConfig": {"interval": %d}}
         """
         .formatted(steps, checkpointInterval);
+  }
+
+  /** Two nodes of one device each, checkpoints every 10 steps. */
+  private static String gang(String strategy, int steps, String diloco) {
+    return request(steps, 10)
+        .replace(
+            "\"nodes\": 1, \"gpusPerNode\": 1, \"strategy\": \"ddp\"",
+            "\"nodes\": 2, \"gpusPerNode\": 1, \"strategy\": \"" + strategy + "\"" + diloco);
+  }
+
+  /** The environment variables of a process, one {@code NAME=value} per element. */
+  private static List<String> environment(ProcessHandle process) {
+    try {
+      return List.of(Files.readString(Path.of("/proc/" + process.pid() + "/environ")).split("\0"));
+    } catch (java.io.IOException e) {
+      return List.of(); // it has exited
+    }
   }
 
   private static String withPriority(String request, int priority) {

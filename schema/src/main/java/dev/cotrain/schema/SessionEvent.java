@@ -74,13 +74,15 @@ public sealed interface SessionEvent {
   }
 
   /**
-   * A machine sample of the trainer: {@code cpuPercent} of its rank-0 process (100 = one core), its
-   * resident memory, the machine's disk and network byte counters since boot (differences of
-   * consecutive samples are rates), and each GPU; {@code step} is the newest step at the time.
+   * A machine sample of one node's trainer ({@code node} 0 for a session of one node): {@code
+   * cpuPercent} of the node's first rank's process (100 = one core), its resident memory, the
+   * machine's disk and network byte counters since boot (differences of consecutive samples are
+   * rates), and each GPU; {@code step} is the newest step at the time.
    */
   record SystemSample(
       String sessionId,
       int attempt,
+      int node,
       int sample,
       long step,
       Double cpuPercent,

@@ -13,6 +13,7 @@ import dev.cotrain.activities.training.TrainerLauncher;
 import dev.cotrain.activities.training.TrainingActivitiesImpl;
 import dev.cotrain.workflows.session.SessionSearchAttributes;
 import dev.cotrain.workflows.session.TaskQueues;
+import dev.cotrain.workflows.session.TrainingSessionInput;
 import dev.cotrain.workflows.session.TrainingSessionWorkflowImpl;
 import io.grpc.StatusRuntimeException;
 import io.temporal.api.enums.v1.IndexedValueType;
@@ -56,6 +57,8 @@ public final class CotrainWorker implements AutoCloseable {
   private final TrainingActivitiesImpl training;
   private final Duration stopGrace;
   private final HostStore hosts;
+  private final WorkflowClient client;
+  private final PlacementStore placements;
   private final HostStore.Host host;
   private final ScheduledExecutorService presence =
       Executors.newSingleThreadScheduledExecutor(
@@ -83,7 +86,8 @@ public final class CotrainWorker implements AutoCloseable {
             settings.trainingSlots(),
             settings.labels(),
             ProcessHandle.current().pid(),
-            HostInventory.devices(settings.declaredGpus()));
+            HostInventory.devices(settings.declaredGpus()),
+            settings.hostAddress());
     this.hosts = new HostStore(dataSource);
     hosts.register(host);
 
@@ -94,6 +98,8 @@ public final class CotrainWorker implements AutoCloseable {
         WorkflowClient.newInstance(
             service, WorkflowClientOptions.newBuilder().setNamespace(settings.namespace()).build());
     registerSearchAttributes(settings);
+    this.client = client;
+    this.placements = new PlacementStore(dataSource);
     this.factory = WorkerFactory.newInstance(client);
 
     Worker control = factory.newWorker(TaskQueues.CONTROL);
@@ -101,7 +107,7 @@ public final class CotrainWorker implements AutoCloseable {
     control.registerActivitiesImplementations(
         new ConfigActivitiesImpl(layout),
         new SessionActivitiesImpl(store),
-        new PlacementActivitiesImpl(new PlacementStore(dataSource)));
+        new PlacementActivitiesImpl(placements));
 
     // Sessions placed on this host run here; the allocator never places more than it offers.
     Worker training =
@@ -177,6 +183,7 @@ public final class CotrainWorker implements AutoCloseable {
     CotrainWorker worker = new CotrainWorker(settings);
     worker.factory.start();
     worker.keepPresent(settings.heartbeatEvery());
+    worker.placeWaitingSessions();
     log.info(
         "Cotrain worker ready: host {} with {} device(s), temporal {} queues {} and {} ({} training"
             + " slot(s)), storage {}",
@@ -191,10 +198,18 @@ public final class CotrainWorker implements AutoCloseable {
   }
 
   /**
-   * Drains: stops polling, then stops every trainer of this worker (each checkpoints and exits, and
-   * its session goes back to the queue at once for another worker), then waits for the activities
-   * to report and shuts down.
+   * A host that joins is capacity: sessions waiting in the queue are placed (and woken) now rather
+   * than at their next poll. A failure only delays them until then.
    */
+  private void placeWaitingSessions() {
+    try {
+      PlacementActivitiesImpl.tell(
+          client, placements.schedule(TrainingSessionInput.DEFAULT_HEARTBEAT_TIMEOUT));
+    } catch (RuntimeException e) {
+      log.warn("Could not place waiting sessions: {}", e.getMessage());
+    }
+  }
+
   /** Marks the host seen at the heartbeat pace; registers it again if its row was removed. */
   private void keepPresent(Duration every) {
     presence.scheduleWithFixedDelay(
@@ -212,9 +227,19 @@ public final class CotrainWorker implements AutoCloseable {
         TimeUnit.MILLISECONDS);
   }
 
+  /**
+   * Drains: marks the host gone, stops polling, then stops every trainer of this worker (each
+   * checkpoints and exits, and its session goes back to the queue at once for another worker), then
+   * waits for the activities to report and shuts down.
+   */
   @Override
   public void close() {
     presence.shutdownNow();
+    try {
+      hosts.leave(host.id()); // place nothing more here
+    } catch (RuntimeException e) {
+      log.warn("Could not mark host {} gone: {}", host.id(), e.getMessage());
+    }
     factory.shutdown();
     training.drain();
     factory.awaitTermination(stopGrace.toSeconds() + 30, TimeUnit.SECONDS);

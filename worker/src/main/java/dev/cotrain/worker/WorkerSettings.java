@@ -22,6 +22,7 @@ public record WorkerSettings(
     Duration heartbeatEvery,
     Duration stopGrace,
     String hostId,
+    String hostAddress,
     String declaredGpus,
     Map<String, String> labels) {
 
@@ -38,6 +39,7 @@ public record WorkerSettings(
         Duration.ofSeconds(2),
         Duration.ofSeconds(30),
         hostId(env.get("COTRAIN_HOST_ID")),
+        hostAddress(env.get("COTRAIN_HOST_ADDRESS")),
         env.get("COTRAIN_GPUS"),
         HostInventory.labels(env.get("COTRAIN_HOST_LABELS")));
   }
@@ -59,6 +61,21 @@ public record WorkerSettings(
       throw new IllegalArgumentException(
           "COTRAIN_HOST_ID: not set, and the host name is unknown (" + e.getMessage() + ")");
     }
+  }
+
+  /**
+   * {@code COTRAIN_HOST_ADDRESS}: how the other hosts of a multi-node session reach this one (a
+   * host name or IP address); null when not set, and the host id is used.
+   */
+  private static String hostAddress(String configured) {
+    if (configured == null || configured.isBlank()) {
+      return null;
+    }
+    if (!configured.matches("[A-Za-z0-9.:_-]{1,255}")) {
+      throw new IllegalArgumentException(
+          "COTRAIN_HOST_ADDRESS: must be a host name or an IP address; got '" + configured + "'");
+    }
+    return configured;
   }
 
   private static int positive(String name, String value) {

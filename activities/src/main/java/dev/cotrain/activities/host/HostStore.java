@@ -20,9 +20,23 @@ public final class HostStore {
   /** One device of a host; {@code memoryBytes} is null when unknown (declared devices). */
   public record Device(int index, String name, Long memoryBytes) {}
 
-  /** What a worker offers: its host identity, CPU slots, labels and devices. */
+  /**
+   * What a worker offers: its host identity, CPU slots, labels and devices, and the address other
+   * hosts reach it at (the rendezvous of sessions whose node 0 runs here; null: the host id).
+   */
   public record Host(
-      String id, int cpuSlots, Map<String, String> labels, long workerPid, List<Device> devices) {}
+      String id,
+      int cpuSlots,
+      Map<String, String> labels,
+      long workerPid,
+      List<Device> devices,
+      String address) {
+
+    public Host(
+        String id, int cpuSlots, Map<String, String> labels, long workerPid, List<Device> devices) {
+      this(id, cpuSlots, labels, workerPid, devices, null);
+    }
+  }
 
   private final DataSource dataSource;
   private final ObjectMapper json = new ObjectMapper();
@@ -48,16 +62,18 @@ public final class HostStore {
           try (PreparedStatement upsert =
               c.prepareStatement(
                   """
-                INSERT INTO hosts (id, cpu_slots, labels, worker_pid, started_at, last_seen)
-                VALUES (?, ?, CAST(? AS jsonb), ?, now(), now())
+                INSERT INTO hosts (id, cpu_slots, labels, worker_pid, started_at, last_seen, address)
+                VALUES (?, ?, CAST(? AS jsonb), ?, now(), now(), ?)
                 ON CONFLICT (id) DO UPDATE SET
                     cpu_slots = excluded.cpu_slots, labels = excluded.labels,
-                    worker_pid = excluded.worker_pid, started_at = now(), last_seen = now()
+                    worker_pid = excluded.worker_pid, started_at = now(), last_seen = now(),
+                    address = excluded.address
                 """)) {
             upsert.setString(1, host.id());
             upsert.setInt(2, host.cpuSlots());
             upsert.setString(3, labels);
             upsert.setLong(4, host.workerPid());
+            upsert.setString(5, host.address());
             upsert.executeUpdate();
           }
           // Devices it still has keep their rows (and whoever holds them); the others go.
@@ -86,6 +102,22 @@ public final class HostStore {
               upsert.addBatch();
             }
             upsert.executeBatch();
+          }
+        });
+  }
+
+  /**
+   * Marks the host gone at once (a worker that stops): nothing is placed on it any more, without
+   * waiting for the heartbeat timeout. Its holds stay until their sessions release them.
+   */
+  public void leave(String hostId) {
+    Transactions.run(
+        dataSource,
+        c -> {
+          try (PreparedStatement update =
+              c.prepareStatement("UPDATE hosts SET last_seen = '-infinity' WHERE id = ?")) {
+            update.setString(1, hostId);
+            update.executeUpdate();
           }
         });
   }

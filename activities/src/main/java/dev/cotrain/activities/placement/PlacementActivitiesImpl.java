@@ -34,6 +34,7 @@ public class PlacementActivitiesImpl implements PlacementActivities {
         store.place(
             UUID.fromString(request.sessionId()),
             request.attempt(),
+            request.nodesOrOne(),
             request.gpusPerNode(),
             request.aliveWithin());
     tell(decision);
@@ -51,10 +52,13 @@ public class PlacementActivitiesImpl implements PlacementActivities {
   }
 
   private static void tell(Decision decision) {
-    if (decision.placedOthers().isEmpty() && decision.preemptions().isEmpty()) {
-      return;
+    if (!decision.placedOthers().isEmpty() || !decision.preemptions().isEmpty()) {
+      tell(Activity.getExecutionContext().getWorkflowClient(), decision);
     }
-    WorkflowClient client = Activity.getExecutionContext().getWorkflowClient();
+  }
+
+  /** Wakes the sessions {@code decision} placed and asks those it preempts to stop. */
+  public static void tell(WorkflowClient client, Decision decision) {
     for (UUID placed : decision.placedOthers()) {
       signal(client, placed, "wake", w -> w.wake());
     }

@@ -3,6 +3,7 @@ package dev.cotrain.activities.placement;
 import dev.cotrain.schema.SessionEvent;
 import dev.cotrain.schema.SessionTransitions;
 import dev.cotrain.schema.Transactions;
+import dev.cotrain.workflows.session.PlacementActivities.Node;
 import dev.cotrain.workflows.session.PlacementActivities.Placement;
 import dev.cotrain.workflows.session.TaskQueues;
 import java.sql.Array;
@@ -13,21 +14,27 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.UUID;
 import javax.sql.DataSource;
 
 /**
  * The allocator (docs/placement.md): every call is one PostgreSQL transaction that locks the rows
- * of the alive hosts, in id order, so concurrent decisions run one after another and never hand out
- * a device twice (the primary key of {@code held_devices} enforces it as well). Each call runs a
+ * of the hosts, in id order, so concurrent decisions run one after another and never hand out a
+ * device twice (the primary key of {@code held_devices} enforces it as well). Each call runs a
  * {@link Scheduler} pass over the whole queue, so whoever's call frees or finds capacity places the
  * sessions next in line, not only itself.
  */
 public final class PlacementStore {
+
+  /** Rendezvous ports of sessions of several nodes: the lowest one free on node 0's host. */
+  static final int FIRST_MASTER_PORT = 29500;
 
   private final DataSource dataSource;
 
@@ -46,10 +53,11 @@ public final class PlacementStore {
 
   /**
    * Places attempt {@code attempt} of the session, which waits in the queue until it is its turn
-   * and {@code gpusPerNode} devices on one alive host (or a CPU slot, in a cluster without devices)
-   * are free. Answers the placement already made for this attempt, if any.
+   * and {@code gpusPerNode} devices on each of {@code nodes} alive hosts (or a CPU slot each, in a
+   * cluster without devices) are free. Answers the placement already made for this attempt, if any.
    */
-  public Decision place(UUID sessionId, int attempt, int gpusPerNode, Duration aliveWithin) {
+  public Decision place(
+      UUID sessionId, int attempt, int nodes, int gpusPerNode, Duration aliveWithin) {
     return Transactions.call(
         dataSource,
         c -> {
@@ -61,29 +69,26 @@ public final class PlacementStore {
           try (PreparedStatement enqueue =
               c.prepareStatement(
                   """
-                  INSERT INTO queue (session_id, attempt, gpus_per_node) VALUES (?, ?, ?)
-                  ON CONFLICT (session_id) DO UPDATE
-                      SET attempt = excluded.attempt, gpus_per_node = excluded.gpus_per_node
+                  INSERT INTO queue (session_id, attempt, nodes, gpus_per_node) VALUES (?, ?, ?, ?)
+                  ON CONFLICT (session_id) DO UPDATE SET attempt = excluded.attempt,
+                      nodes = excluded.nodes, gpus_per_node = excluded.gpus_per_node
                   """)) {
             enqueue.setObject(1, sessionId);
             enqueue.setInt(2, attempt);
-            enqueue.setInt(3, gpusPerNode);
+            enqueue.setInt(3, nodes);
+            enqueue.setInt(4, gpusPerNode);
             enqueue.executeUpdate();
           }
           Pass pass = pass(c, aliveWithin);
-          Scheduler.Assignment mine = pass.plan().placed().get(sessionId);
           Scheduler.Wait wait = pass.plan().waiting().get(sessionId);
           Placement placement =
-              mine != null
-                  ? placement(mine)
-                  : new Placement(null, null, List.of(), wait.reason(), wait.position());
+              wait == null
+                  ? existing(c, sessionId, attempt)
+                  : Placement.waiting(wait.reason(), wait.position());
           List<Scheduler.Preemption> preemptions = new ArrayList<>(pass.plan().preemptions());
-          for (Scheduler.Running r : pass.running()) {
-            if (sessionId.equals(r.preemptedFor())) {
-              preemptions.add(
-                  new Scheduler.Preemption(
-                      r.sessionId(), sessionId, "preempted for session " + sessionId));
-            }
+          for (UUID victim : pass.preemptingFor(sessionId)) {
+            preemptions.add(
+                new Scheduler.Preemption(victim, sessionId, "preempted for session " + sessionId));
           }
           return new Decision(placement, others(pass, sessionId), preemptions);
         });
@@ -95,24 +100,45 @@ public final class PlacementStore {
         dataSource,
         c -> {
           lockHosts(c);
-          try (PreparedStatement delete =
-              c.prepareStatement("DELETE FROM placements WHERE session_id = ?")) {
-            delete.setObject(1, sessionId);
-            delete.executeUpdate();
-          }
+          delete(c, sessionId);
           Pass pass = pass(c, aliveWithin);
           return new Decision(null, others(pass, sessionId), pass.plan().preemptions());
         });
   }
 
-  private record Pass(Scheduler.Plan plan, List<Scheduler.Running> running) {}
+  /**
+   * A pass over the queue without a request of its own: what a worker runs when its host joins, so
+   * that sessions waiting for capacity are placed at once.
+   */
+  public Decision schedule(Duration aliveWithin) {
+    return Transactions.call(
+        dataSource,
+        c -> {
+          lockHosts(c);
+          Pass pass = pass(c, aliveWithin);
+          return new Decision(
+              null, List.copyOf(pass.plan().placed().keySet()), pass.plan().preemptions());
+        });
+  }
+
+  private record Pass(Scheduler.Plan plan, List<Scheduler.Running> running) {
+    /** The sessions already being preempted for {@code session}. */
+    List<UUID> preemptingFor(UUID session) {
+      return running.stream()
+          .filter(r -> session.equals(r.preemptedFor()))
+          .map(Scheduler.Running::sessionId)
+          .distinct()
+          .toList();
+    }
+  }
 
   private record Queued(Scheduler.Waiting waiting, Integer position, String reason) {}
 
   /**
-   * Runs the scheduler over the queue (its rows locked) and stores what it decided: placements and
-   * held devices for the sessions it placed (their queue rows go), marks on the placements it
-   * preempts, and each waiting session's position and reason, with a NOTIFY for each that changed.
+   * Runs the scheduler over the queue (its rows locked) and stores what it decided: placements,
+   * their nodes and held devices for the sessions it placed (their queue rows go), marks on the
+   * placements it preempts, and each waiting session's position and reason, with a NOTIFY for each
+   * that changed.
    */
   private static Pass pass(Connection c, Duration aliveWithin) throws SQLException {
     List<Scheduler.Host> hosts = aliveHosts(c, aliveWithin);
@@ -120,12 +146,12 @@ public final class PlacementStore {
     try (PreparedStatement select =
             c.prepareStatement(
                 """
-            SELECT q.session_id, q.attempt, q.gpus_per_node, q.position, q.reason,
-                   s.priority, s.owner, s.pack, s.created_at
-              FROM queue q JOIN sessions s ON s.id = q.session_id
-             ORDER BY q.session_id
-               FOR UPDATE OF q
-            """);
+                SELECT q.session_id, q.attempt, q.nodes, q.gpus_per_node, q.position, q.reason,
+                       s.priority, s.owner, s.pack, s.created_at
+                  FROM queue q JOIN sessions s ON s.id = q.session_id
+                 ORDER BY q.session_id
+                   FOR UPDATE OF q
+                """);
         ResultSet rs = select.executeQuery()) {
       while (rs.next()) {
         UUID id = rs.getObject("session_id", UUID.class);
@@ -135,12 +161,13 @@ public final class PlacementStore {
                 new Scheduler.Waiting(
                     id,
                     rs.getInt("attempt"),
+                    rs.getInt("nodes"),
                     rs.getInt("gpus_per_node"),
                     rs.getInt("priority"),
                     rs.getString("owner"),
                     rs.getBoolean("pack"),
                     rs.getObject("created_at", OffsetDateTime.class).toInstant()),
-                (Integer) rs.getObject("position"),
+                rs.getObject("position", Integer.class),
                 rs.getString("reason")));
       }
     }
@@ -148,11 +175,14 @@ public final class PlacementStore {
     try (PreparedStatement select =
             c.prepareStatement(
                 """
-            SELECT p.session_id, p.host_id, p.cpu_slot, p.placed_at, p.preempted_for,
-                   s.priority, s.owner,
-                   (SELECT count(*) FROM held_devices h WHERE h.session_id = p.session_id) AS held
-              FROM placements p JOIN sessions s ON s.id = p.session_id
-            """);
+                SELECT n.session_id, n.host_id, n.cpu_slot, p.placed_at, p.preempted_for,
+                       s.priority, s.owner,
+                       (SELECT count(*) FROM held_devices h
+                         WHERE h.session_id = n.session_id AND h.host_id = n.host_id) AS held
+                  FROM placement_nodes n
+                  JOIN placements p ON p.session_id = n.session_id
+                  JOIN sessions s ON s.id = n.session_id
+                """);
         ResultSet rs = select.executeQuery()) {
       while (rs.next()) {
         running.add(
@@ -169,13 +199,10 @@ public final class PlacementStore {
     Scheduler.Plan plan =
         Scheduler.plan(hosts, queue.values().stream().map(Queued::waiting).toList(), running);
     boolean devices = hosts.stream().anyMatch(h -> h.totalDevices() > 0);
-    for (Map.Entry<UUID, Scheduler.Assignment> placed : plan.placed().entrySet()) {
-      hold(
-          c,
-          placed.getKey(),
-          queue.get(placed.getKey()).waiting().attempt(),
-          placed.getValue(),
-          !devices);
+    Map<String, Set<Integer>> portsInUse = plan.placed().isEmpty() ? Map.of() : portsInUse(c);
+    for (Map.Entry<UUID, List<Scheduler.Assignment>> placed : plan.placed().entrySet()) {
+      Scheduler.Waiting w = queue.get(placed.getKey()).waiting();
+      hold(c, w, placed.getValue(), !devices, portsInUse);
     }
     try (PreparedStatement mark =
         c.prepareStatement("UPDATE placements SET preempted_for = ? WHERE session_id = ?")) {
@@ -207,82 +234,149 @@ public final class PlacementStore {
     return new Pass(plan, running);
   }
 
-  /** Stores one placement and its held devices, and takes the session out of the queue. */
+  /**
+   * Stores one placement (node 0 on {@code nodes[0]}), its nodes and held devices, and takes the
+   * session out of the queue. A session of several nodes gets the lowest rendezvous port not in use
+   * on node 0's host.
+   */
   private static void hold(
-      Connection c, UUID sessionId, int attempt, Scheduler.Assignment at, boolean cpuSlot)
+      Connection c,
+      Scheduler.Waiting w,
+      List<Scheduler.Assignment> nodes,
+      boolean cpuSlot,
+      Map<String, Set<Integer>> portsInUse)
       throws SQLException {
     try (PreparedStatement dequeue = c.prepareStatement("DELETE FROM queue WHERE session_id = ?")) {
-      dequeue.setObject(1, sessionId);
+      dequeue.setObject(1, w.sessionId());
       dequeue.executeUpdate();
     }
+    String master = nodes.get(0).hostId();
+    Integer port = null;
+    if (nodes.size() > 1) {
+      Set<Integer> used = portsInUse.computeIfAbsent(master, h -> new HashSet<>());
+      port = FIRST_MASTER_PORT;
+      while (used.contains(port)) {
+        port++;
+      }
+      used.add(port);
+    }
     try (PreparedStatement insert =
         c.prepareStatement(
-            "INSERT INTO placements (session_id, attempt, host_id, cpu_slot) VALUES (?, ?, ?, ?)")) {
-      insert.setObject(1, sessionId);
-      insert.setInt(2, attempt);
-      insert.setString(3, at.hostId());
-      insert.setBoolean(4, cpuSlot);
+            "INSERT INTO placements (session_id, attempt, host_id, master_port) VALUES (?, ?, ?, ?)")) {
+      insert.setObject(1, w.sessionId());
+      insert.setInt(2, w.attempt());
+      insert.setString(3, master);
+      insert.setObject(4, port, java.sql.Types.INTEGER);
       insert.executeUpdate();
     }
-    try (PreparedStatement insert =
-        c.prepareStatement(
-            "INSERT INTO held_devices (host_id, device_index, session_id) VALUES (?, ?, ?)")) {
-      for (int device : at.devices()) {
-        insert.setString(1, at.hostId());
-        insert.setInt(2, device);
-        insert.setObject(3, sessionId);
-        insert.addBatch();
+    try (PreparedStatement node =
+            c.prepareStatement(
+                "INSERT INTO placement_nodes (session_id, node_rank, host_id, cpu_slot) VALUES (?, ?, ?, ?)");
+        PreparedStatement device =
+            c.prepareStatement(
+                "INSERT INTO held_devices (host_id, device_index, session_id) VALUES (?, ?, ?)")) {
+      for (int rank = 0; rank < nodes.size(); rank++) {
+        Scheduler.Assignment at = nodes.get(rank);
+        node.setObject(1, w.sessionId());
+        node.setInt(2, rank);
+        node.setString(3, at.hostId());
+        node.setBoolean(4, cpuSlot);
+        node.addBatch();
+        for (int index : at.devices()) {
+          device.setString(1, at.hostId());
+          device.setInt(2, index);
+          device.setObject(3, w.sessionId());
+          device.addBatch();
+        }
       }
-      insert.executeBatch();
+      node.executeBatch();
+      device.executeBatch();
     }
+  }
+
+  private static Map<String, Set<Integer>> portsInUse(Connection c) throws SQLException {
+    Map<String, Set<Integer>> ports = new HashMap<>();
+    try (PreparedStatement select =
+            c.prepareStatement(
+                "SELECT host_id, master_port FROM placements WHERE master_port IS NOT NULL");
+        ResultSet rs = select.executeQuery()) {
+      while (rs.next()) {
+        ports.computeIfAbsent(rs.getString(1), h -> new HashSet<>()).add(rs.getInt(2));
+      }
+    }
+    return ports;
   }
 
   private static List<UUID> others(Pass pass, UUID caller) {
     return pass.plan().placed().keySet().stream().filter(id -> !id.equals(caller)).toList();
   }
 
-  private static Placement placement(Scheduler.Assignment at) {
-    return new Placement(
-        at.hostId(), TaskQueues.trainingQueue(at.hostId()), at.devices(), null, null);
+  private static void delete(Connection c, UUID sessionId) throws SQLException {
+    try (PreparedStatement delete =
+        c.prepareStatement("DELETE FROM placements WHERE session_id = ?")) {
+      delete.setObject(1, sessionId);
+      delete.executeUpdate();
+    }
   }
 
   /** The placement of this attempt, if made; an older attempt's is released. */
   private static Placement existing(Connection c, UUID sessionId, int attempt) throws SQLException {
-    String hostId;
+    Integer port;
     int placedAttempt;
     try (PreparedStatement select =
         c.prepareStatement(
-            "SELECT host_id, attempt FROM placements WHERE session_id = ? FOR UPDATE")) {
+            "SELECT attempt, master_port FROM placements WHERE session_id = ? FOR UPDATE")) {
       select.setObject(1, sessionId);
       try (ResultSet rs = select.executeQuery()) {
         if (!rs.next()) {
           return null;
         }
-        hostId = rs.getString("host_id");
         placedAttempt = rs.getInt("attempt");
+        port = rs.getObject("master_port", Integer.class);
       }
     }
     if (placedAttempt != attempt) {
-      try (PreparedStatement delete =
-          c.prepareStatement("DELETE FROM placements WHERE session_id = ?")) {
-        delete.setObject(1, sessionId);
-        delete.executeUpdate();
-      }
+      delete(c, sessionId);
       return null;
     }
-    List<Integer> devices = new ArrayList<>();
+    List<Node> nodes = new ArrayList<>();
+    String masterAddr = null;
     try (PreparedStatement select =
         c.prepareStatement(
-            "SELECT device_index FROM held_devices WHERE session_id = ? ORDER BY device_index")) {
+            """
+            SELECT n.host_id, coalesce(h.address, n.host_id) AS address,
+                   array(SELECT d.device_index FROM held_devices d
+                          WHERE d.session_id = n.session_id AND d.host_id = n.host_id
+                          ORDER BY d.device_index) AS devices
+              FROM placement_nodes n JOIN hosts h ON h.id = n.host_id
+             WHERE n.session_id = ?
+             ORDER BY n.node_rank
+            """)) {
       select.setObject(1, sessionId);
       try (ResultSet rs = select.executeQuery()) {
         while (rs.next()) {
-          devices.add(rs.getInt(1));
+          String host = rs.getString("host_id");
+          if (masterAddr == null) {
+            masterAddr = rs.getString("address");
+          }
+          nodes.add(
+              new Node(
+                  host,
+                  TaskQueues.trainingQueue(host),
+                  List.of((Integer[]) rs.getArray("devices").getArray())));
         }
       }
     }
+    Node first = nodes.get(0);
     return new Placement(
-        hostId, TaskQueues.trainingQueue(hostId), List.copyOf(devices), null, null);
+        first.hostId(),
+        first.taskQueue(),
+        first.devices(),
+        null,
+        null,
+        List.copyOf(nodes.subList(1, nodes.size())),
+        nodes.size() > 1 ? masterAddr : null,
+        port);
   }
 
   /**
@@ -300,15 +394,15 @@ public final class PlacementStore {
   private static List<Scheduler.Host> aliveHosts(Connection c, Duration aliveWithin)
       throws SQLException {
     Map<String, Integer> cpuSlots = new LinkedHashMap<>();
-    try (PreparedStatement lock =
+    try (PreparedStatement select =
         c.prepareStatement(
             """
             SELECT id, cpu_slots FROM hosts
              WHERE last_seen > now() - make_interval(secs => ?)
              ORDER BY id
             """)) {
-      lock.setDouble(1, aliveWithin.toMillis() / 1000.0);
-      try (ResultSet rs = lock.executeQuery()) {
+      select.setDouble(1, aliveWithin.toMillis() / 1000.0);
+      try (ResultSet rs = select.executeQuery()) {
         while (rs.next()) {
           cpuSlots.put(rs.getString("id"), rs.getInt("cpu_slots"));
         }
@@ -344,7 +438,10 @@ public final class PlacementStore {
     Map<String, Integer> slotsUsed = new LinkedHashMap<>();
     try (PreparedStatement select =
         c.prepareStatement(
-            "SELECT host_id, count(*) FROM placements WHERE cpu_slot AND host_id = ANY (?) GROUP BY host_id")) {
+            """
+            SELECT host_id, count(*) FROM placement_nodes
+             WHERE cpu_slot AND host_id = ANY (?) GROUP BY host_id
+            """)) {
       select.setArray(1, ids);
       try (ResultSet rs = select.executeQuery()) {
         while (rs.next()) {

@@ -3,6 +3,7 @@ package dev.cotrain.activities.placement;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.Deque;
 import java.util.HashMap;
@@ -16,9 +17,9 @@ import java.util.stream.Collectors;
 
 /**
  * One pass of the allocator over the whole queue, without the database (docs/placement.md): it
- * orders the waiting sessions, places them in that order while they fit, stops at the first one
- * that does not (no later session jumps ahead of it), and for that one chooses lower-priority
- * sessions to preempt when that makes it fit.
+ * orders the waiting sessions, places them in that order while they fit (all nodes of a session at
+ * once, each on its own host), stops at the first one that does not (no later session jumps ahead
+ * of it), and for that one chooses lower-priority sessions to preempt when that makes it fit.
  *
  * <p>The order: higher priority first; within a priority, the session of the owner who holds the
  * least (devices, or CPU slots in a cluster without devices, counting what this order has already
@@ -29,10 +30,11 @@ final class Scheduler {
   /** What one alive host has: all its device ids, the free ones, and its free CPU slots. */
   record Host(String id, int totalDevices, List<Integer> freeDevices, int freeCpuSlots) {}
 
-  /** A waiting session, asking for {@code gpusPerNode} devices on one host. */
+  /** A waiting session, asking for {@code gpusPerNode} devices on each of {@code nodes} hosts. */
   record Waiting(
       UUID sessionId,
       int attempt,
+      int nodes,
       int gpusPerNode,
       int priority,
       String owner,
@@ -40,8 +42,8 @@ final class Scheduler {
       Instant createdAt) {}
 
   /**
-   * A placement that holds {@code units} (devices, or 1 for a CPU slot) on {@code hostId}; {@code
-   * preemptedFor} is the waiting session it is being preempted for, if any.
+   * One node of a placement: it holds {@code units} (devices, or 1 for a CPU slot) on {@code
+   * hostId}; {@code preemptedFor} is the waiting session its session is being preempted for.
    */
   record Running(
       UUID sessionId,
@@ -52,15 +54,16 @@ final class Scheduler {
       Instant placedAt,
       UUID preemptedFor) {}
 
-  /** A decision for a waiting session: placed now, or its position (from 1) and the reason. */
+  /** One node of a decision: its host and the devices it holds there (none for a CPU slot). */
   record Assignment(String hostId, List<Integer> devices) {}
 
   record Wait(int position, String reason) {}
 
   record Preemption(UUID victim, UUID forSession, String reason) {}
 
+  /** Who was placed (their nodes, node 0 first), who waits where and why, whom to preempt. */
   record Plan(
-      Map<UUID, Assignment> placed, Map<UUID, Wait> waiting, List<Preemption> preemptions) {}
+      Map<UUID, List<Assignment>> placed, Map<UUID, Wait> waiting, List<Preemption> preemptions) {}
 
   private Scheduler() {}
 
@@ -74,7 +77,7 @@ final class Scheduler {
     for (Host h : hosts) {
       free.put(h.id(), new Free(h, new ArrayList<>(h.freeDevices()), h.freeCpuSlots()));
     }
-    Map<UUID, Assignment> placed = new LinkedHashMap<>();
+    Map<UUID, List<Assignment>> placed = new LinkedHashMap<>();
     Map<UUID, Wait> waiting = new LinkedHashMap<>();
     List<Preemption> preemptions = new ArrayList<>();
     Integer blockedAt = null;
@@ -88,9 +91,11 @@ final class Scheduler {
         waiting.put(w.sessionId(), new Wait(++position, "queued behind position " + blockedAt));
         continue;
       }
-      Free chosen = fit(w, free.values(), devices);
+      List<Free> chosen = fit(w, free.values(), devices);
       if (chosen != null) {
-        placed.put(w.sessionId(), chosen.take(devices ? w.gpusPerNode() : 0));
+        placed.put(
+            w.sessionId(),
+            chosen.stream().map(h -> h.take(devices ? w.gpusPerNode() : 0)).toList());
         continue;
       }
       position++;
@@ -138,7 +143,7 @@ final class Scheduler {
         Deque<Waiting> q = next.poll();
         Waiting w = q.pollFirst();
         ordered.add(w);
-        usage.merge(w.owner(), devices ? w.gpusPerNode() : 1, Integer::sum);
+        usage.merge(w.owner(), w.nodes() * (devices ? w.gpusPerNode() : 1), Integer::sum);
         if (!q.isEmpty()) {
           next.add(q);
         }
@@ -148,35 +153,59 @@ final class Scheduler {
   }
 
   /**
-   * The host for {@code w}: among those with room, the one with the most free (spread: the least
-   * loaded), or with a pack request the one with the least free that still fits; ties go to the
-   * lowest host id.
+   * The hosts for {@code w}'s nodes, node 0 first: among those with room, the ones with the most
+   * free (spread: the least loaded), or with a pack request the ones with the least free that still
+   * fit; ties go to the lowest host id. Null when fewer than {@code nodes} hosts have room.
    */
-  private static Free fit(Waiting w, Iterable<Free> hosts, boolean devices) {
-    Free best = null;
-    for (Free h : hosts) {
-      int room = h.room(devices);
-      if (room < (devices ? w.gpusPerNode() : 1)) {
-        continue;
-      }
-      if (best == null || (w.pack() ? room < best.room(devices) : room > best.room(devices))) {
-        best = h;
-      }
-    }
-    return best;
+  private static List<Free> fit(Waiting w, Collection<Free> hosts, boolean devices) {
+    int need = devices ? w.gpusPerNode() : 1;
+    Comparator<Free> byRoom = Comparator.comparingInt(h -> h.room(devices));
+    List<Free> fitting =
+        hosts.stream()
+            .filter(h -> h.room(devices) >= need)
+            .sorted(w.pack() ? byRoom : byRoom.reversed()) // stable: ties keep host id order
+            .limit(w.nodes())
+            .toList();
+    return fitting.size() < w.nodes() ? null : fitting;
   }
 
   private static String neverFits(Waiting w, List<Host> hosts, boolean devices) {
     if (!devices) {
+      return hosts.size() >= w.nodes()
+          ? null
+          : "only " + hosts.size() + " alive hosts for " + w.nodes() + " nodes";
+    }
+    long big = hosts.stream().filter(h -> h.totalDevices() >= w.gpusPerNode()).count();
+    if (big >= w.nodes()) {
       return null;
     }
-    int largest = hosts.stream().mapToInt(Host::totalDevices).max().orElse(0);
-    return w.gpusPerNode() > largest
-        ? "no alive host has " + w.gpusPerNode() + " devices (the largest has " + largest + ")"
-        : null;
+    if (w.nodes() == 1) {
+      int largest = hosts.stream().mapToInt(Host::totalDevices).max().orElse(0);
+      return "no alive host has " + w.gpusPerNode() + " devices (the largest has " + largest + ")";
+    }
+    return "only "
+        + big
+        + " alive hosts have "
+        + w.gpusPerNode()
+        + " devices, for "
+        + w.nodes()
+        + " nodes";
   }
 
   private static String waitReason(Waiting w, Map<String, Free> free, boolean devices) {
+    int need = devices ? w.gpusPerNode() : 1;
+    if (w.nodes() > 1) {
+      long ready = free.values().stream().filter(f -> f.room(devices) >= need).count();
+      return devices
+          ? "waiting for "
+              + w.nodes()
+              + " hosts with "
+              + need
+              + " free devices each (now "
+              + ready
+              + ")"
+          : "waiting for " + w.nodes() + " hosts with a free CPU slot each (now " + ready + ")";
+    }
     if (!devices) {
       return "waiting for a free CPU slot (every alive worker's slots are in use)";
     }
@@ -190,9 +219,10 @@ final class Scheduler {
 
   /**
    * For the first session that does not fit: when sessions already being preempted for it will free
-   * enough, it waits for them; else, if stopping running sessions of lower priority makes it fit on
-   * some host, those are chosen (the fewest, the lowest priority, the most recently placed first,
-   * since they lose the least work) and added to {@code preemptions}. Answers the reason it waits.
+   * enough, it waits for them; else, if stopping running sessions of lower priority makes room on
+   * enough hosts, those are chosen (per host the fewest, the lowest priority, the most recently
+   * placed first, since they lose the least work; then the cheapest hosts) and added to {@code
+   * preemptions}. Answers the reason it waits.
    */
   private static String preempt(
       Waiting w,
@@ -209,10 +239,13 @@ final class Scheduler {
     for (Running r : pending) {
       room.computeIfPresent(r.hostId(), (h, n) -> n + r.units());
     }
-    if (!pending.isEmpty() && room.values().stream().anyMatch(n -> n >= need)) {
-      return "waiting for preempted " + ids(pending) + " to checkpoint and stop";
+    String waitForPending =
+        "waiting for preempted " + ids(sessions(pending)) + " to checkpoint and stop";
+    if (!pending.isEmpty() && room.values().stream().filter(n -> n >= need).count() >= w.nodes()) {
+      return waitForPending;
     }
-    List<Running> best = null;
+    // For each host that can get room for a node: the victims it takes there (none if it has room).
+    List<List<Running>> options = new ArrayList<>();
     for (Map.Entry<String, Integer> host : room.entrySet()) {
       List<Running> candidates =
           running.stream()
@@ -234,43 +267,52 @@ final class Scheduler {
         victims.add(r);
         have += r.units();
       }
-      if (have >= need && !victims.isEmpty() && (best == null || cheaper(victims, best))) {
-        best = victims;
+      if (have >= need) {
+        options.add(victims);
       }
     }
-    if (best == null) {
-      return pending.isEmpty()
-          ? otherwise
-          : "waiting for preempted " + ids(pending) + " to checkpoint and stop";
+    if (options.size() < w.nodes()) {
+      return pending.isEmpty() ? otherwise : waitForPending;
     }
-    for (Running r : best) {
+    options.sort(Scheduler::cost); // stable: equal costs keep host id order
+    List<UUID> victims =
+        sessions(options.subList(0, w.nodes()).stream().flatMap(List::stream).toList());
+    Map<UUID, Integer> priorities = new HashMap<>();
+    running.forEach(r -> priorities.put(r.sessionId(), r.priority()));
+    for (UUID victim : victims) {
       preemptions.add(
           new Preemption(
-              r.sessionId(),
+              victim,
               w.sessionId(),
               "preempted for session "
                   + w.sessionId()
                   + " (priority "
                   + w.priority()
                   + " over "
-                  + r.priority()
+                  + priorities.get(victim)
                   + ")"));
     }
-    return "preempting lower-priority " + ids(best) + " (they checkpoint first)";
+    return "preempting lower-priority " + ids(victims) + " (they checkpoint first)";
   }
 
-  private static boolean cheaper(List<Running> a, List<Running> b) {
+  /** Fewer victims first, then victims of lower priority. */
+  private static int cost(List<Running> a, List<Running> b) {
     if (a.size() != b.size()) {
-      return a.size() < b.size();
+      return Integer.compare(a.size(), b.size());
     }
-    int maxA = a.stream().mapToInt(Running::priority).max().orElse(0);
-    int maxB = b.stream().mapToInt(Running::priority).max().orElse(0);
-    return maxA < maxB;
+    return Integer.compare(
+        a.stream().mapToInt(Running::priority).max().orElse(Integer.MIN_VALUE),
+        b.stream().mapToInt(Running::priority).max().orElse(Integer.MIN_VALUE));
   }
 
-  private static String ids(List<Running> sessions) {
+  /** The distinct sessions of these nodes, in order. */
+  private static List<UUID> sessions(List<Running> nodes) {
+    return nodes.stream().map(Running::sessionId).distinct().toList();
+  }
+
+  private static String ids(List<UUID> sessions) {
     return (sessions.size() == 1 ? "session " : "sessions ")
-        + sessions.stream().map(r -> r.sessionId().toString()).collect(Collectors.joining(", "));
+        + sessions.stream().map(UUID::toString).collect(Collectors.joining(", "));
   }
 
   /** What a pass has not yet handed out on one host. */

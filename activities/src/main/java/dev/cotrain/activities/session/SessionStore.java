@@ -171,9 +171,9 @@ public final class SessionStore {
                   """
                   INSERT INTO system_metrics (session_id, attempt, sample, step, cpu_percent,
                       rss_bytes, disk_read_bytes, disk_write_bytes, net_sent_bytes,
-                      net_recv_bytes, gpus)
-                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS jsonb))
-                  ON CONFLICT (session_id, attempt, sample) DO NOTHING
+                      net_recv_bytes, gpus, node)
+                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS jsonb), ?)
+                  ON CONFLICT (session_id, attempt, node, sample) DO NOTHING
                   """)) {
             insert.setObject(1, UUID.fromString(sample.sessionId()));
             insert.setInt(2, sample.attempt());
@@ -186,6 +186,7 @@ public final class SessionStore {
             insert.setObject(9, sample.netSentBytes(), Types.BIGINT);
             insert.setObject(10, sample.netRecvBytes(), Types.BIGINT);
             insert.setString(11, gpus);
+            insert.setInt(12, sample.node());
             if (insert.executeUpdate() == 0) {
               return; // stored by an earlier try
             }

@@ -28,11 +28,17 @@ public final class TrainerLauncher {
     this.stopGrace = stopGrace;
   }
 
+  /** Where a node of a session of several nodes meets the others (node 0's address and port). */
+  record Rendezvous(int nodeRank, String masterAddr, int masterPort) {}
+
   /**
    * {@code devices}: the device ids the attempt holds, passed as {@code CUDA_VISIBLE_DEVICES}
-   * (empty: a CPU slot, the variable is left as the worker has it).
+   * (empty: a CPU slot, the variable is left as the worker has it); {@code rendezvous}, for a
+   * session of several nodes, is passed as {@code NODE_RANK}, {@code MASTER_ADDR} and {@code
+   * MASTER_PORT} (null: one node, the trainer picks a free local port).
    */
-  Process start(Path config, Path stderrLog, List<Integer> devices) throws IOException {
+  Process start(Path config, Path stderrLog, List<Integer> devices, Rendezvous rendezvous)
+      throws IOException {
     List<String> command = new ArrayList<>(python);
     command.addAll(List.of("-m", "cotrain_core.train", "--config", config.toString()));
     Files.createDirectories(stderrLog.getParent());
@@ -41,6 +47,11 @@ public final class TrainerLauncher {
             .redirectInput(ProcessBuilder.Redirect.PIPE)
             .redirectError(ProcessBuilder.Redirect.appendTo(stderrLog.toFile()));
     builder.environment().put("PYTHONUNBUFFERED", "1");
+    if (rendezvous != null) {
+      builder.environment().put("NODE_RANK", String.valueOf(rendezvous.nodeRank()));
+      builder.environment().put("MASTER_ADDR", rendezvous.masterAddr());
+      builder.environment().put("MASTER_PORT", String.valueOf(rendezvous.masterPort()));
+    }
     if (devices != null && !devices.isEmpty()) {
       builder
           .environment()

@@ -74,7 +74,11 @@ public class TrainingActivitiesImpl implements TrainingActivities {
   @Override
   public TrainingResult runTraining(RunTrainingInput input) {
     ActivityExecutionContext context = Activity.getExecutionContext();
-    Path stderrLog = layout.trainingLogs(input.sessionId()).resolve("trainer.log");
+    Path stderrLog =
+        layout
+            .trainingLogs(input.sessionId())
+            .resolve(
+                input.nodeRank() == 0 ? "trainer.log" : "trainer-node" + input.nodeRank() + ".log");
     log.info(
         "session {} attempt {}: starting trainer on devices {}",
         input.sessionId(),
@@ -85,7 +89,15 @@ public class TrainingActivitiesImpl implements TrainingActivities {
     }
     Process process;
     try {
-      process = launcher.start(Path.of(input.configPath()), stderrLog, input.devices());
+      process =
+          launcher.start(
+              Path.of(input.configPath()),
+              stderrLog,
+              input.devices(),
+              input.nodes() > 1
+                  ? new TrainerLauncher.Rendezvous(
+                      input.nodeRank(), input.masterAddr(), input.masterPort())
+                  : null);
     } catch (IOException e) {
       throw ApplicationFailure.newFailure(
           "could not start the trainer: " + e.getMessage(), FailureTypes.TRAINER_CRASHED);
@@ -95,7 +107,9 @@ public class TrainingActivitiesImpl implements TrainingActivities {
       launcher.stop(process); // drain() ran between the check above and the add
     }
     Run run = new Run(input);
-    report(context, run, SessionStatus.STARTING, null);
+    if (run.node == 0) {
+      report(context, run, SessionStatus.STARTING, null);
+    }
     OrderedWriter writer = new OrderedWriter("session-" + input.sessionId(), WRITE_CAPACITY);
     ScheduledExecutorService ticker =
         Executors.newSingleThreadScheduledExecutor(
@@ -198,7 +212,9 @@ public class TrainingActivitiesImpl implements TrainingActivities {
       long resumed = start.resumedFrom() == null ? -1 : start.resumedFrom();
       run.progress.updateAndGet(
           p -> new TrainingProgress(p.step(), start.totalSteps(), p.loss(), resumed, null));
-      report(context, run, SessionStatus.RUNNING, start);
+      if (run.node == 0) {
+        report(context, run, SessionStatus.RUNNING, start);
+      }
     } else if (event instanceof TrainerEvent.Step step) {
       run.progress.updateAndGet(
           p ->
@@ -236,6 +252,7 @@ public class TrainingActivitiesImpl implements TrainingActivities {
           new SessionEvent.SystemSample(
               run.sessionId,
               run.attempt,
+              run.node,
               ++run.systemSamples,
               run.progress.get().step(),
               sample.cpuPercent(),
@@ -302,6 +319,9 @@ public class TrainingActivitiesImpl implements TrainingActivities {
     if (exit == 0 && run.done != null) {
       return new TrainingResult(run.done.finalPath(), run.done.step(), run.done.loss());
     }
+    if (exit == 0 && run.node > 0) {
+      return new TrainingResult(null, 0, 0.0); // node 0 reports the session's result
+    }
     String message =
         bounded(run.error != null ? run.error.message() : describeExit(exit, stderrLog));
     TrainingProgress progress = run.progress.get();
@@ -367,6 +387,7 @@ public class TrainingActivitiesImpl implements TrainingActivities {
   private static final class Run {
     final String sessionId;
     final int attempt;
+    final int node;
     final AtomicReference<TrainingProgress> progress =
         new AtomicReference<>(new TrainingProgress(0, 0, 0.0, -1, null));
     volatile int participants = 1;
@@ -377,6 +398,7 @@ public class TrainingActivitiesImpl implements TrainingActivities {
     Run(RunTrainingInput input) {
       this.sessionId = input.sessionId();
       this.attempt = input.attempt();
+      this.node = input.nodeRank();
     }
   }
 }

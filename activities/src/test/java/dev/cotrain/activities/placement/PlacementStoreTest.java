@@ -6,6 +6,7 @@ import dev.cotrain.activities.TestDatabase;
 import dev.cotrain.activities.host.HostStore;
 import dev.cotrain.activities.host.HostStore.Device;
 import dev.cotrain.schema.SessionTransitions;
+import dev.cotrain.workflows.session.PlacementActivities.Node;
 import dev.cotrain.workflows.session.PlacementActivities.Placement;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -135,8 +136,8 @@ class PlacementStoreTest {
     execute("UPDATE sessions SET priority = 10 WHERE id = '" + high + "'");
     place(low, 1, 1, ALIVE);
 
-    PlacementStore.Decision first = store.place(high, 1, 1, ALIVE);
-    PlacementStore.Decision again = store.place(high, 1, 1, ALIVE);
+    PlacementStore.Decision first = store.place(high, 1, 1, 1, ALIVE);
+    PlacementStore.Decision again = store.place(high, 1, 1, 1, ALIVE);
     PlacementStore.Decision released = store.release(low, ALIVE);
 
     assertThat(first.placement().waiting())
@@ -147,6 +148,38 @@ class PlacementStoreTest {
         .isEqualTo("waiting for preempted session " + low + " to checkpoint and stop");
     assertThat(again.preemptions()).extracting(Scheduler.Preemption::victim).containsExactly(low);
     assertThat(released.placedOthers()).containsExactly(high);
+  }
+
+  @Test
+  void aGangHoldsDevicesOnDistinctHostsAndMeetsAtNodeZerosAddressOnAFreePort() {
+    register("a", 0);
+    register("b", 0);
+    hosts.register(
+        new HostStore.Host(
+            "c", 1, Map.of(), 1, List.of(new Device(0, "declared", null)), "10.0.0.3"));
+    UUID first = session();
+    UUID second = session();
+
+    Placement one = store.place(first, 1, 2, 1, ALIVE).placement();
+    Placement again = store.place(first, 1, 2, 1, ALIVE).placement();
+
+    assertThat(one.nodes()).extracting(Node::hostId).containsExactly("a", "b");
+    assertThat(one.nodes()).allMatch(n -> n.devices().equals(List.of(0)));
+    assertThat(one.masterAddr()).isEqualTo("a"); // no address registered: the host id
+    assertThat(one.masterPort()).isEqualTo(PlacementStore.FIRST_MASTER_PORT);
+    assertThat(again).isEqualTo(one);
+    assertThat(store.place(second, 1, 2, 1, ALIVE).placement().waiting())
+        .isEqualTo("waiting for 2 hosts with 1 free devices each (now 1)");
+    store.release(first, ALIVE);
+    Placement two = store.place(second, 1, 2, 1, ALIVE).placement();
+    assertThat(two.nodes()).extracting(Node::hostId).containsExactly("a", "b");
+    register("a", 0, 1);
+    UUID third = session();
+    assertThat(store.place(third, 1, 2, 1, ALIVE).placement().nodes())
+        .extracting(Node::hostId)
+        .containsExactly("a", "c");
+    assertThat(store.place(third, 1, 2, 1, ALIVE).placement().masterPort())
+        .isEqualTo(PlacementStore.FIRST_MASTER_PORT + 1); // a's first port is taken by second
   }
 
   @Test
@@ -185,7 +218,7 @@ class PlacementStoreTest {
   }
 
   private Placement place(UUID id, int attempt, int gpusPerNode, Duration alive) {
-    return store.place(id, attempt, gpusPerNode, alive).placement();
+    return store.place(id, attempt, 1, gpusPerNode, alive).placement();
   }
 
   private long count(String sql) throws SQLException {

@@ -81,9 +81,9 @@ class SchedulerTest {
     Plan plan = Scheduler.plan(hosts, List.of(spread, pack), List.of());
 
     assertThat(plan.placed().get(spread.sessionId()))
-        .isEqualTo(new Scheduler.Assignment("a", List.of(0)));
+        .containsExactly(new Scheduler.Assignment("a", List.of(0)));
     assertThat(plan.placed().get(pack.sessionId()))
-        .isEqualTo(new Scheduler.Assignment("b", List.of(3)));
+        .containsExactly(new Scheduler.Assignment("b", List.of(3)));
   }
 
   @Test
@@ -96,7 +96,7 @@ class SchedulerTest {
             List.of(new Host("cpu", 0, List.of(), 1)), List.of(first, second), List.of());
 
     assertThat(plan.placed().get(first.sessionId()))
-        .isEqualTo(new Scheduler.Assignment("cpu", List.of()));
+        .containsExactly(new Scheduler.Assignment("cpu", List.of()));
     assertThat(plan.waiting().get(second.sessionId()).reason())
         .startsWith("waiting for a free CPU slot");
   }
@@ -157,14 +157,72 @@ class SchedulerTest {
         .isEqualTo(new Scheduler.Wait(1, "no worker is alive"));
   }
 
+  @Test
+  void aGangGetsAllItsNodesAtOnceOnDistinctHostsOrNothing() {
+    Waiting pair = gang("alice", 0, 2, 2);
+    Waiting trio = gang("bob", 0, 3, 1);
+    List<Host> hosts = List.of(host("a", 2, 0, 1), host("b", 2, 0, 1), host("c", 4, 0));
+
+    Plan plan = Scheduler.plan(hosts, List.of(pair, trio), List.of());
+
+    assertThat(plan.placed().get(pair.sessionId()))
+        .containsExactly(
+            new Scheduler.Assignment("a", List.of(0, 1)),
+            new Scheduler.Assignment("b", List.of(0, 1)));
+    // Only c has a free device left: the trio holds nothing and waits.
+    assertThat(plan.placed()).doesNotContainKey(trio.sessionId());
+    assertThat(plan.waiting().get(trio.sessionId()).reason())
+        .isEqualTo("waiting for 3 hosts with 1 free devices each (now 1)");
+  }
+
+  @Test
+  void aGangNoClusterShapeCouldHoldDoesNotHoldUpOthers() {
+    Waiting wide = gang("alice", 5, 3, 2);
+    Waiting single = waiting("bob", 0, 1);
+
+    Plan plan =
+        Scheduler.plan(
+            List.of(host("a", 2, 0, 1), host("b", 1, 0)), List.of(wide, single), List.of());
+
+    assertThat(plan.waiting().get(wide.sessionId()).reason())
+        .isEqualTo("only 1 alive hosts have 2 devices, for 3 nodes");
+    assertThat(plan.placed()).containsKey(single.sessionId());
+  }
+
+  @Test
+  void aGangPreemptsOnAsManyHostsAsItNeeds() {
+    Waiting urgent = gang("alice", 10, 2, 1);
+    Running onA = running("bob", "a", 1, 0);
+    Running onB = running("bob", "b", 1, 0);
+    List<Host> hosts = List.of(host("a", 1), host("b", 1), host("c", 1, 0));
+
+    Plan plan = Scheduler.plan(hosts, List.of(urgent), List.of(onA, onB));
+
+    // c is free: one victim (on a, the lowest host id among equals) makes two hosts.
+    assertThat(plan.preemptions())
+        .extracting(Scheduler.Preemption::victim)
+        .containsExactly(onA.sessionId());
+  }
+
   private Waiting waiting(String owner, int priority, int gpus) {
+    return gang(owner, priority, 1, gpus);
+  }
+
+  private Waiting gang(String owner, int priority, int nodes, int gpus) {
     return new Waiting(
-        UUID.randomUUID(), 1, gpus, priority, owner, false, T0.plusSeconds(created++));
+        UUID.randomUUID(), 1, nodes, gpus, priority, owner, false, T0.plusSeconds(created++));
   }
 
   private static Waiting packed(Waiting w) {
     return new Waiting(
-        w.sessionId(), w.attempt(), w.gpusPerNode(), w.priority(), w.owner(), true, w.createdAt());
+        w.sessionId(),
+        w.attempt(),
+        w.nodes(),
+        w.gpusPerNode(),
+        w.priority(),
+        w.owner(),
+        true,
+        w.createdAt());
   }
 
   private Running running(String owner, String host, int units, int priority) {

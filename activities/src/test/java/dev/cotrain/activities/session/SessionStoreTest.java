@@ -40,7 +40,7 @@ class SessionStoreTest {
     store.registerSession(new RegisterSession(id, "tiny", "", "{}"));
     String host = "store-test-" + id;
     new HostStore(db.dataSource()).register(new HostStore.Host(host, 1, Map.of(), 1, List.of()));
-    new PlacementStore(db.dataSource()).place(UUID.fromString(id), 1, 1, Duration.ofSeconds(10));
+    new PlacementStore(db.dataSource()).place(UUID.fromString(id), 1, 1, 1, Duration.ofSeconds(10));
     assertThat(db.<Long>query("SELECT count(*) FROM placements WHERE session_id = ?", id))
         .containsExactly(1L);
     StatusChange running = change(1, SessionStatus.RUNNING, "trainer_started", null);
@@ -74,14 +74,45 @@ class SessionStoreTest {
     store.registerSession(new RegisterSession(id, "tiny", "", "{}"));
     SessionEvent.SystemSample sample =
         new SessionEvent.SystemSample(
-            id, 1, 1, 12, 150.0, 7L, 1L, 2L, 3L, 4L, List.of(new SessionEvent.Gpu(0, 88.5, 5, 6)));
+            id,
+            1,
+            0,
+            1,
+            12,
+            150.0,
+            7L,
+            1L,
+            2L,
+            3L,
+            4L,
+            List.of(new SessionEvent.Gpu(0, 88.5, 5, 6)));
 
     store.recordSystem(sample);
     store.recordSystem(sample); // a retried write
+    store.recordSystem( // the same sample number from another node of the session
+        new SessionEvent.SystemSample(
+            id,
+            1,
+            1,
+            1,
+            12,
+            90.0,
+            7L,
+            1L,
+            2L,
+            3L,
+            4L,
+            List.of(new SessionEvent.Gpu(0, 50.0, 5, 6))));
     store.recordSync(new SessionEvent.Sync(id, 1, 10, 2, 1000, 0.5));
     store.recordSync(new SessionEvent.Sync(id, 1, 10, 2, 1000, 0.25)); // a resumed attempt
 
-    assertThat(db.<String>query("SELECT gpus::text FROM system_metrics WHERE session_id = ?", id))
+    assertThat(
+            db.<Integer>query(
+                "SELECT node FROM system_metrics WHERE session_id = ? ORDER BY node", id))
+        .containsExactly(0, 1);
+    assertThat(
+            db.<String>query(
+                "SELECT gpus::text FROM system_metrics WHERE session_id = ? AND node = 0", id))
         .singleElement()
         .asString()
         .contains("\"utilization\": 88.5")

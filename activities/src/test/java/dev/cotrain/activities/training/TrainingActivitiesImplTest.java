@@ -90,6 +90,31 @@ class TrainingActivitiesImplTest {
   }
 
   @Test
+  void aNodeOtherThanZeroMeetsAtTheRendezvousAndReportsOnlyItsMachine() throws IOException {
+    RunTrainingInput node = input("node");
+    RunTrainingInput second =
+        new RunTrainingInput(
+            node.sessionId(),
+            node.attempt(),
+            node.configPath(),
+            node.checkpointDir(),
+            node.devices(),
+            1,
+            2,
+            "10.0.0.1",
+            29501);
+
+    TrainingResult result = activity().runTraining(second);
+
+    assertThat(result.finalModelPath()).isNull(); // node 0 reports the session's result
+    assertThat(Files.readString(layout.checkpoints(sessionId).resolve("rendezvous.txt")))
+        .isEqualTo("1 10.0.0.1 29501");
+    assertThat(db.<Integer>query("SELECT node FROM system_metrics WHERE session_id = ?", sessionId))
+        .containsExactly(1);
+    assertThat(db.metricSteps(sessionId)).isEmpty();
+  }
+
+  @Test
   void configErrorFailsWithoutRetryCarryingTheTrainersMessage() throws IOException {
     ActivityFailure failure =
         catchThrowableOfType(

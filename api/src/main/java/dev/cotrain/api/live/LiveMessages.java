@@ -51,13 +51,14 @@ final class LiveMessages {
       String at) {}
 
   /**
-   * A machine sample of the trainer (about every 30 s): its rank-0 process's CPU (100 = one core)
-   * and memory, the machine's disk and network byte counters since boot, and each GPU.
+   * A machine sample of one node of the trainer (about every 30 s): its first rank's CPU (100 = one
+   * core) and memory, the machine's disk and network byte counters since boot, and each GPU.
    */
   record SystemMetrics(
       String type,
       String sessionId,
       int attempt,
+      int node,
       long step,
       Double cpuPercent,
       Long rssBytes,

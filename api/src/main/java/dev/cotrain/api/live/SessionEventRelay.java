@@ -111,6 +111,7 @@ class SessionEventRelay implements DisposableBean {
                       LiveMessages.SYSTEM,
                       sample.sessionId(),
                       sample.attempt(),
+                      sample.node(),
                       sample.step(),
                       sample.cpuPercent(),
                       sample.rssBytes(),

@@ -88,11 +88,9 @@ record CreateSessionRequest(
 
   @DilocoOnlyWithItsStrategy
   record DistributedConfig(
-      // The trainer joins nodes through MASTER_ADDR/NODE_RANK, but the worker cannot yet place one
-      // session on several hosts: refuse it here rather than start a session that cannot run.
       @NotNull(message = "is required")
-          @Min(value = 1, message = "must be 1: sessions across several hosts are not built yet")
-          @Max(value = 1, message = "must be 1: sessions across several hosts are not built yet")
+          @Min(value = 1, message = "must be between 1 and 64")
+          @Max(value = 64, message = "must be between 1 and 64")
           Integer nodes,
       @NotNull(message = "is required")
           @Min(value = 1, message = "must be between 1 and 64")

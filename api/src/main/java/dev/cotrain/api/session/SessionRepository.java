@@ -125,11 +125,11 @@ public class SessionRepository {
   List<SystemSampleRow> systemSamples(UUID id, int limit, long skip) {
     return jdbc.sql(
             """
-            SELECT attempt, sample, step, cpu_percent, rss_bytes, disk_read_bytes,
+            SELECT attempt, node, sample, step, cpu_percent, rss_bytes, disk_read_bytes,
                    disk_write_bytes, net_sent_bytes, net_recv_bytes, gpus::text AS gpus,
                    recorded_at
               FROM system_metrics WHERE session_id = :id
-             ORDER BY recorded_at, attempt, sample
+             ORDER BY recorded_at, attempt, node, sample
              LIMIT :limit OFFSET :skip
             """)
         .param("id", id)
@@ -139,6 +139,7 @@ public class SessionRepository {
             (rs, n) ->
                 new SystemSampleRow(
                     rs.getInt("attempt"),
+                    rs.getInt("node"),
                     rs.getInt("sample"),
                     rs.getLong("step"),
                     rs.getObject("cpu_percent", Double.class),

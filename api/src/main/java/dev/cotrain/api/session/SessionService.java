@@ -25,6 +25,7 @@ import jakarta.annotation.PreDestroy;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -157,21 +158,41 @@ class SessionService {
   }
 
   /**
-   * A session that needs more devices on one host than any registered host has would wait forever:
-   * it is refused at once (docs/placement.md).
+   * A session that no registered cluster shape could hold would wait forever: more devices on one
+   * host than any registered host has, or more nodes than there are registered hosts that big (or
+   * hosts at all, in a cluster without devices). It is refused at once (docs/placement.md). With no
+   * host registered yet, anything is accepted.
    */
   private void refuseWhatNoHostCouldHold(CreateSessionRequest request) {
-    int wanted = request.toSpec().distributed().gpusPerNode();
-    workers
-        .mostDevicesOnOneHost()
-        .ifPresent(
-            most -> {
-              if (wanted > most) {
-                throw ApiException.badField(
-                    "distributedConfig.gpusPerNode",
-                    "no registered host has " + wanted + " devices (the largest has " + most + ")");
-              }
-            });
+    int nodes = request.distributedConfig().nodes();
+    int wanted = request.distributedConfig().gpusPerNode();
+    OptionalInt most = workers.mostDevicesOnOneHost();
+    if (most.isPresent() && wanted > most.getAsInt()) {
+      throw ApiException.badField(
+          "distributedConfig.gpusPerNode",
+          "no registered host has "
+              + wanted
+              + " devices (the largest has "
+              + most.getAsInt()
+              + ")");
+    }
+    if (nodes == 1) {
+      return;
+    }
+    int hosts = workers.hostsWithAtLeast(most.isPresent() ? wanted : 0);
+    if (hosts > 0 && hosts < nodes) {
+      throw ApiException.badField(
+          "distributedConfig.nodes",
+          most.isPresent()
+              ? "only "
+                  + hosts
+                  + " registered hosts have "
+                  + wanted
+                  + " devices, for "
+                  + nodes
+                  + " nodes"
+              : "only " + hosts + " registered hosts, for " + nodes + " nodes");
+    }
   }
 
   /**

@@ -38,6 +38,18 @@ public class WorkerRepository {
     return most == 0 ? OptionalInt.empty() : OptionalInt.of(most);
   }
 
+  /** Registered hosts (alive or not) offering at least {@code devices} devices (0: all of them). */
+  public int hostsWithAtLeast(int devices) {
+    return jdbc.sql(
+            """
+            SELECT count(*) FROM hosts h
+             WHERE (SELECT count(*) FROM devices d WHERE d.host_id = h.id) >= :devices
+            """)
+        .param("devices", devices)
+        .query(Integer.class)
+        .single();
+  }
+
   /** Alive hosts first (by id), then the gone ones. */
   List<WorkerHost> hosts(Duration aliveWithin) {
     Map<String, List<WorkerHost.Device>> devices = new LinkedHashMap<>();

@@ -121,6 +121,7 @@ class SessionWebSocketTest extends ApiTestSupport {
             new SessionEvent.SystemSample(
                 id.toString(),
                 1,
+                1,
                 3,
                 40,
                 180.0,
@@ -135,6 +136,7 @@ class SessionWebSocketTest extends ApiTestSupport {
     JsonNode system = client.next();
     assertThat(system.path("type").asText()).isEqualTo("system.metrics");
     assertThat(system.path("step").asLong()).isEqualTo(40);
+    assertThat(system.path("node").asInt()).isEqualTo(1);
     assertThat(system.path("cpuPercent").asDouble()).isEqualTo(180.0);
     assertThat(system.path("netRecvBytes").asLong()).isEqualTo(4);
     assertThat(system.path("gpus").get(0).path("utilization").asDouble()).isEqualTo(97.0);

@@ -213,6 +213,33 @@ class SessionApiTest extends ApiTestSupport {
   }
 
   @Test
+  void sessionNeedingMoreNodesThanThereAreHostsBigEnoughIsRefusedNamingTheField() throws Exception {
+    jdbc.sql("TRUNCATE hosts CASCADE").update();
+    jdbc.sql(
+            """
+            INSERT INTO hosts (id, cpu_slots, worker_pid, started_at, last_seen)
+            VALUES ('gpu-a', 1, 1, now(), now()), ('gpu-b', 1, 1, now(), now());
+            INSERT INTO devices (host_id, device_index, name)
+            VALUES ('gpu-a', 0, 'declared'), ('gpu-a', 1, 'declared'), ('gpu-b', 0, 'declared');
+            """)
+        .update();
+    ObjectNode body = validRequest();
+    ((ObjectNode) body.get("distributedConfig")).put("nodes", 2).put("gpusPerNode", 2);
+
+    MockHttpServletResponse response = post(body);
+    ((ObjectNode) body.get("distributedConfig")).put("gpusPerNode", 1);
+    MockHttpServletResponse fits = post(body);
+    jdbc.sql("TRUNCATE hosts CASCADE").update();
+
+    assertThat(response.getStatus()).isEqualTo(400);
+    JsonNode field = mapper.readTree(response.getContentAsString()).path("fields").get(0);
+    assertThat(field.path("field").asText()).isEqualTo("distributedConfig.nodes");
+    assertThat(field.path("message").asText())
+        .isEqualTo("only 1 registered hosts have 2 devices, for 2 nodes");
+    assertThat(fits.getStatus()).isEqualTo(201);
+  }
+
+  @Test
   void retriedCreateWithTheSameIdempotencyKeyReturnsTheFirstSession() throws Exception {
     MockHttpServletResponse first = post(validRequest(), "retry-me-1");
     // The workflow exists by now: Temporal answers a second start with the running one.

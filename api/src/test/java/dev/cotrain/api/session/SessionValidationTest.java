@@ -162,10 +162,10 @@ class SessionValidationTest extends ApiTestSupport {
             "trainingConfig.maxSteps",
             "must be between 0 and 10000000"),
         bad(
-            "two nodes",
-            b -> distributed(b).put("nodes", 2),
+            "65 nodes",
+            b -> distributed(b).put("nodes", 65),
             "distributedConfig.nodes",
-            "must be 1: sessions across several hosts are not built yet"),
+            "must be between 1 and 64"),
         bad(
             "gpusPerNode 0",
             b -> distributed(b).put("gpusPerNode", 0),

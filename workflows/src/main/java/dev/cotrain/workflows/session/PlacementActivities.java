@@ -2,6 +2,7 @@ package dev.cotrain.workflows.session;
 
 import io.temporal.activity.ActivityInterface;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 
 /** Places a session's attempt on a host and its devices (docs/placement.md). */
@@ -22,22 +23,53 @@ public interface PlacementActivities {
   void release(ReleaseRequest request);
 
   /**
-   * {@code gpusPerNode} devices on one host; hosts not seen within {@code aliveWithin} do not
-   * count.
+   * {@code gpusPerNode} devices on each of {@code nodes} hosts (0, from histories of before gangs,
+   * means 1); hosts not seen within {@code aliveWithin} do not count.
    */
-  record PlaceRequest(String sessionId, int attempt, int gpusPerNode, Duration aliveWithin) {}
+  record PlaceRequest(
+      String sessionId, int attempt, int gpusPerNode, Duration aliveWithin, int nodes) {
+    public int nodesOrOne() {
+      return Math.max(1, nodes);
+    }
+  }
 
   /** {@code aliveWithin} as in {@link PlaceRequest}; null: the default heartbeat timeout. */
   record ReleaseRequest(String sessionId, Duration aliveWithin) {}
 
   /**
-   * Either placed ({@code hostId}, its {@code taskQueue}, the {@code devices} held, empty for a CPU
-   * slot), or not ({@code waiting} says why, {@code position} is its place in the queue from 1).
+   * Either placed or not ({@code waiting} says why, {@code position} is its place in the queue from
+   * 1). Placed: node 0 runs on {@code hostId} (its {@code taskQueue}, the {@code devices} it holds
+   * there, empty for a CPU slot); a session of several nodes has the {@code others} (nodes 1, 2,
+   * ...) and meets at {@code masterAddr}:{@code masterPort}, node 0's host.
    */
   record Placement(
-      String hostId, String taskQueue, List<Integer> devices, String waiting, Integer position) {
+      String hostId,
+      String taskQueue,
+      List<Integer> devices,
+      String waiting,
+      Integer position,
+      List<Node> others,
+      String masterAddr,
+      Integer masterPort) {
     public boolean placed() {
       return hostId != null;
     }
+
+    /** Every node, node 0 first. */
+    public List<Node> nodes() {
+      List<Node> nodes = new ArrayList<>();
+      nodes.add(new Node(hostId, taskQueue, devices));
+      if (others != null) {
+        nodes.addAll(others);
+      }
+      return nodes;
+    }
+
+    public static Placement waiting(String why, int position) {
+      return new Placement(null, null, List.of(), why, position, List.of(), null, null);
+    }
   }
+
+  /** One node of a placement: its host, that host's task queue, the devices it holds there. */
+  record Node(String hostId, String taskQueue, List<Integer> devices) {}
 }

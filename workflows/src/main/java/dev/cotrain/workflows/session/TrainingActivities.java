@@ -28,14 +28,32 @@ public interface TrainingActivities {
   /**
    * {@code attempt} is the workflow's attempt number, 1-based; {@code devices} the device ids the
    * attempt holds on its host, passed to the trainer as {@code CUDA_VISIBLE_DEVICES} (empty: a CPU
-   * slot, the variable is left alone).
+   * slot, the variable is left alone). A session of several {@code nodes} runs one activity per
+   * node: this one is node {@code nodeRank}, and all meet at {@code masterAddr}:{@code masterPort}
+   * (passed as NODE_RANK, MASTER_ADDR, MASTER_PORT). Node 0 reports progress, metrics and
+   * checkpoints; every node reports its machine samples.
    */
   record RunTrainingInput(
       String sessionId,
       int attempt,
       String configPath,
       String checkpointDir,
-      java.util.List<Integer> devices) {}
+      java.util.List<Integer> devices,
+      int nodeRank,
+      int nodes,
+      String masterAddr,
+      Integer masterPort) {
+
+    /** A session of one node. */
+    public RunTrainingInput(
+        String sessionId,
+        int attempt,
+        String configPath,
+        String checkpointDir,
+        java.util.List<Integer> devices) {
+      this(sessionId, attempt, configPath, checkpointDir, devices, 0, 1, null, null);
+    }
+  }
 
   record TrainingResult(String finalModelPath, long steps, double finalLoss) {}
 

@@ -2,6 +2,7 @@ package dev.cotrain.workflows.session;
 
 import dev.cotrain.workflows.session.ConfigActivities.GenerateConfigInput;
 import dev.cotrain.workflows.session.ConfigActivities.GeneratedConfig;
+import dev.cotrain.workflows.session.PlacementActivities.Node;
 import dev.cotrain.workflows.session.PlacementActivities.PlaceRequest;
 import dev.cotrain.workflows.session.PlacementActivities.Placement;
 import dev.cotrain.workflows.session.PlacementActivities.ReleaseRequest;
@@ -26,7 +27,9 @@ import io.temporal.workflow.Promise;
 import io.temporal.workflow.Workflow;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -102,7 +105,13 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
   private long newestCheckpoint = -1;
   private Long resumedFrom;
   private long totalSteps;
+
+  /** Node 0's training activity while an attempt runs. */
   private Promise<TrainingResult> running;
+
+  /** The first node of the running attempt that failed, once one has. */
+  private ActivityFailure firstFailed;
+
   private String placedOn;
 
   /** Transitions not yet stored, oldest first; the recorder thread drains it. */
@@ -190,7 +199,7 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
       if (!retryable(failure)) {
         throw fail(message);
       }
-      long reached = checkpointStep(failure);
+      long reached = result.newestCheckpoint();
       if (reached > newestCheckpoint) {
         newestCheckpoint = reached;
         failuresWithoutProgress = 0;
@@ -212,8 +221,12 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
     }
   }
 
-  /** The outcome of one attempt: exactly one of its fields is set, or none when it was stopped. */
-  private record Attempt(TrainingResult completed, ActivityFailure failure) {}
+  /**
+   * The outcome of one attempt: {@code completed} or {@code failure} is set, or neither when it was
+   * stopped; {@code newestCheckpoint} is the newest checkpoint step any failed node reported.
+   */
+  private record Attempt(
+      TrainingResult completed, ActivityFailure failure, long newestCheckpoint) {}
 
   /**
    * The next attempt's placement, asked for until there is capacity (the session waits QUEUED,
@@ -230,7 +243,8 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
                   sessionId,
                   attempt + 1,
                   input.spec().distributed().gpusPerNode(),
-                  input.heartbeatTimeoutOrDefault()));
+                  input.heartbeatTimeoutOrDefault(),
+                  input.spec().distributed().nodes()));
       if (placement.placed()) {
         attempt++;
         return placement;
@@ -249,54 +263,111 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
     return null;
   }
 
+  /**
+   * Runs one training activity per node, each on its host's task queue, and waits for them all.
+   * When one node fails the others are stopped (their trainers would otherwise wait for the lost
+   * peer), and the attempt fails with the first failure; the next attempt restarts every node from
+   * the newest checkpoint.
+   */
   private Attempt runAttempt(
       TrainingSessionInput input, GeneratedConfig generated, Placement placement) {
-    TrainingActivities training =
-        Workflow.newActivityStub(
-            TrainingActivities.class,
-            ActivityOptions.newBuilder()
-                .setTaskQueue(placement.taskQueue())
-                .setSummary("Train, attempt " + attempt + " on " + placement.hostId())
-                // Its host was alive when placed; if it died since, place the attempt again.
-                .setScheduleToStartTimeout(START_TIMEOUT)
-                // Bounded by heartbeats, not by a duration: a run may last weeks.
-                .setStartToCloseTimeout(Duration.ofDays(365))
-                .setHeartbeatTimeout(input.heartbeatTimeoutOrDefault())
-                .setCancellationType(ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
-                // This workflow retries, because only it can tell progress from a crash loop.
-                .setRetryOptions(RetryOptions.newBuilder().setMaximumAttempts(1).build())
-                .build());
+    List<Node> nodes = placement.nodes();
     placedOn = describe(placement);
-    RunTrainingInput run =
-        new RunTrainingInput(
-            sessionId,
-            attempt,
-            generated.configPath(),
-            generated.checkpointDir(),
-            placement.devices());
+    firstFailed = null;
+    List<Promise<TrainingResult>> promises = new ArrayList<>();
     CancellationScope scope =
-        Workflow.newCancellationScope(() -> running = Async.function(training::runTraining, run));
+        Workflow.newCancellationScope(
+            () -> {
+              for (int rank = 0; rank < nodes.size(); rank++) {
+                Node node = nodes.get(rank);
+                TrainingActivities training =
+                    Workflow.newActivityStub(
+                        TrainingActivities.class,
+                        trainingOptions(input, node, nodes.size() == 1 ? null : rank));
+                RunTrainingInput run =
+                    new RunTrainingInput(
+                        sessionId,
+                        attempt,
+                        generated.configPath(),
+                        generated.checkpointDir(),
+                        node.devices(),
+                        rank,
+                        nodes.size(),
+                        placement.masterAddr(),
+                        placement.masterPort());
+                promises.add(Async.function(training::runTraining, run));
+              }
+            });
     scope.run();
+    running = promises.get(0);
     Workflow.await(
         () ->
-            running.isCompleted()
+            promises.stream().allMatch(Promise::isCompleted)
+                || firstFailure(promises) != null
                 || pauseRequested
                 || preemptRequested
                 || cancelRequested
                 || root.isCancelRequested());
     noticeCancelInTemporal();
-    boolean stopping = !running.isCompleted();
+    ActivityFailure failed = firstFailure(promises);
+    boolean stopping = failed == null && !promises.stream().allMatch(Promise::isCompleted);
     if (stopping) {
       scope.cancel("session " + status.name().toLowerCase());
+    } else if (failed != null && !promises.stream().allMatch(Promise::isCompleted)) {
+      scope.cancel("another node of the session failed");
     }
     try {
-      // Not cancellable: with WAIT_CANCELLATION_COMPLETED this returns once the trainer is gone.
-      return new Attempt(running.get(), null);
-    } catch (ActivityFailure failure) {
-      return stopping ? new Attempt(null, null) : new Attempt(null, failure);
+      // With WAIT_CANCELLATION_COMPLETED each returns once its node's trainer is gone.
+      long newest = -1;
+      for (Promise<TrainingResult> node : promises) {
+        try {
+          node.get();
+        } catch (ActivityFailure failure) {
+          newest = Math.max(newest, checkpointStep(failure));
+        }
+      }
+      if (stopping) {
+        return new Attempt(null, null, -1);
+      }
+      return failed == null
+          ? new Attempt(promises.get(0).get(), null, -1)
+          : new Attempt(null, failed, newest);
     } finally {
       running = null;
     }
+  }
+
+  private ActivityOptions trainingOptions(TrainingSessionInput input, Node node, Integer rank) {
+    return ActivityOptions.newBuilder()
+        .setTaskQueue(node.taskQueue())
+        .setSummary(
+            "Train, attempt "
+                + attempt
+                + (rank == null ? "" : ", node " + rank)
+                + " on "
+                + node.hostId())
+        // Its host was alive when placed; if it died since, place the attempt again.
+        .setScheduleToStartTimeout(START_TIMEOUT)
+        // Bounded by heartbeats, not by a duration: a run may last weeks.
+        .setStartToCloseTimeout(Duration.ofDays(365))
+        .setHeartbeatTimeout(input.heartbeatTimeoutOrDefault())
+        .setCancellationType(ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
+        // This workflow retries, because only it can tell progress from a crash loop.
+        .setRetryOptions(RetryOptions.newBuilder().setMaximumAttempts(1).build())
+        .build();
+  }
+
+  /** The failure of the first node that failed (in completion order), if any. */
+  private ActivityFailure firstFailure(List<Promise<TrainingResult>> promises) {
+    if (firstFailed == null) {
+      for (Promise<TrainingResult> p : promises) {
+        if (p.isCompleted() && p.getFailure() instanceof ActivityFailure failure) {
+          firstFailed = failure;
+          break;
+        }
+      }
+    }
+    return firstFailed;
   }
 
   @Override
@@ -480,13 +551,26 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
     Workflow.setCurrentDetails(details.toString());
   }
 
+  /**
+   * {@code on gpu-a, devices 0,1}, or for several nodes {@code on 2 nodes: gpu-a, devices 0; ...}.
+   */
   private static String describe(Placement placement) {
-    return placement.devices().isEmpty()
-        ? "on " + placement.hostId() + ", a CPU slot"
-        : "on "
-            + placement.hostId()
+    List<Node> nodes = placement.nodes();
+    if (nodes.size() == 1) {
+      return "on " + describe(nodes.get(0));
+    }
+    return "on "
+        + nodes.size()
+        + " nodes: "
+        + String.join("; ", nodes.stream().map(TrainingSessionWorkflowImpl::describe).toList());
+  }
+
+  private static String describe(Node node) {
+    return node.devices().isEmpty()
+        ? node.hostId() + ", a CPU slot"
+        : node.hostId()
             + ", devices "
-            + String.join(",", placement.devices().stream().map(String::valueOf).toList());
+            + String.join(",", node.devices().stream().map(String::valueOf).toList());
   }
 
   private static String requester(ControlRequest request) {

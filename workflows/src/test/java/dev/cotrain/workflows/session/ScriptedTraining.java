@@ -22,6 +22,7 @@ final class ScriptedTraining implements TrainingActivities {
 
   final List<Integer> attempts = new CopyOnWriteArrayList<>();
   final List<List<Integer>> devices = new CopyOnWriteArrayList<>();
+  final List<RunTrainingInput> inputs = new CopyOnWriteArrayList<>();
   private final ConcurrentLinkedQueue<Behaviour> script = new ConcurrentLinkedQueue<>();
   private final AtomicInteger cancels = new AtomicInteger();
   volatile int cancelled;
@@ -34,9 +35,12 @@ final class ScriptedTraining implements TrainingActivities {
   public TrainingResult runTraining(RunTrainingInput input) {
     attempts.add(input.attempt());
     devices.add(input.devices());
+    inputs.add(input);
     ActivityExecutionContext context = Activity.getExecutionContext();
-    report(context, input, SessionStatus.STARTING);
-    report(context, input, SessionStatus.RUNNING);
+    if (input.nodeRank() == 0) { // as the real one: node 0 reports for the session
+      report(context, input, SessionStatus.STARTING);
+      report(context, input, SessionStatus.RUNNING);
+    }
     Behaviour next = script.poll();
     if (next == null) {
       throw new IllegalStateException("no behaviour scripted for attempt " + input.attempt());

@@ -38,6 +38,7 @@ class TrainingSessionWorkflowTest {
   private ConfigActivities config;
   private RecordingSessions sessions;
   private ScriptedTraining training;
+  private ScriptedTraining training2;
   private FakePlacements placements;
 
   @BeforeEach
@@ -46,12 +47,15 @@ class TrainingSessionWorkflowTest {
     config = mock(ConfigActivities.class, withSettings().withoutAnnotations());
     sessions = new RecordingSessions();
     training = new ScriptedTraining();
+    training2 = new ScriptedTraining();
     placements = new FakePlacements(1);
     Worker control = env.newWorker(TaskQueues.CONTROL);
     control.registerWorkflowImplementationTypes(TrainingSessionWorkflowImpl.class);
     control.registerActivitiesImplementations(config, sessions, placements);
     env.newWorker(TaskQueues.trainingQueue(FakePlacements.HOST))
         .registerActivitiesImplementations(training);
+    env.newWorker(TaskQueues.trainingQueue(FakePlacements.HOST2))
+        .registerActivitiesImplementations(training2);
     env.start();
     when(config.generateConfig(any()))
         .thenReturn(new GeneratedConfig("/s/configs/generated/" + ID + ".toml", "/s/ckpt/" + ID));
@@ -162,6 +166,52 @@ class TrainingSessionWorkflowTest {
     assertThat(training.cancelled).isEqualTo(1);
     assertThat(placements.released).hasSize(2);
     assertThat(training.attempts).containsExactly(1, 2);
+  }
+
+  @Test
+  void aGangRunsOneActivityPerNodeAndRestartsTogetherWhenOneNodeFails() {
+    // Node 1's trainer dies; node 0, which would wait for its lost peer, is stopped; both start
+    // again from the newest checkpoint.
+    training.script(ScriptedTraining.runUntilCancelled(), ScriptedTraining.complete());
+    training2.script(
+        ScriptedTraining.fail(FailureTypes.TRAINER_CRASHED, "rank 1 was killed by SIGKILL", 10),
+        ScriptedTraining.complete());
+    SessionSpec spec = spec();
+    SessionSpec twoNodes =
+        new SessionSpec(
+            spec.name(),
+            spec.description(),
+            spec.model(),
+            spec.training(),
+            new SessionSpec.Distributed(2, 1, "ddp", null),
+            spec.data(),
+            spec.checkpoint());
+
+    SessionOutcome outcome =
+        workflow().run(new TrainingSessionInput(ID, twoNodes, "{\"name\": \"tiny\"}", null));
+
+    assertThat(outcome.status()).isEqualTo(SessionStatus.COMPLETED);
+    assertThat(placements.asked).extracting(PlacementActivities.PlaceRequest::nodes).contains(2);
+    assertThat(training.cancelled).isEqualTo(1);
+    assertThat(training.attempts).containsExactly(1, 2);
+    assertThat(training2.attempts).containsExactly(1, 2);
+    assertThat(training.inputs.get(0).nodeRank()).isZero();
+    assertThat(training2.inputs.get(0).nodeRank()).isEqualTo(1);
+    assertThat(training2.inputs.get(0).nodes()).isEqualTo(2);
+    assertThat(training2.inputs.get(0).masterAddr()).isEqualTo("10.0.0.1");
+    assertThat(training2.inputs.get(0).masterPort()).isEqualTo(29500);
+    assertThat(sessions.changes)
+        .anyMatch(
+            c ->
+                c.cause().equals("retry")
+                    && c.message().equals("attempt 1 failed: rank 1 was killed by SIGKILL"));
+    assertThat(sessions.changes)
+        .anyMatch(
+            c ->
+                c.cause().equals("trainer_launched")
+                    && c.message()
+                        .equals(
+                            "attempt 1 on 2 nodes: test-host, devices 0; test-host-2, devices 0"));
   }
 
   @Test
