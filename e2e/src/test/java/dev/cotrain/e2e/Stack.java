@@ -92,6 +92,17 @@ final class Stack {
     second = launchWorker(storage, HOST_ID + "-b", "worker-b-" + ++workerStarts);
   }
 
+  /** SIGKILL of the second host's worker. */
+  void killSecondWorker() throws InterruptedException {
+    second.destroyForcibly();
+    second.waitFor(30, TimeUnit.SECONDS);
+    second = null;
+  }
+
+  boolean workerAlive() {
+    return worker != null && worker.isAlive();
+  }
+
   /** SIGTERM: the second host drains and is marked gone, so nothing more is placed there. */
   void stopSecondWorker() throws InterruptedException {
     if (second != null) {

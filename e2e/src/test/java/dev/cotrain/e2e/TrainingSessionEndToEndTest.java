@@ -305,6 +305,59 @@ class TrainingSessionEndToEndTest {
   }
 
   @Test
+  void theQueuePlacesByPriorityThenByFairShareBetweenOwners() throws Exception {
+    // Alice's two priority-10 sessions hold both devices (nothing below can preempt them).
+    String held1 =
+        create(withOwner(withPriority(request(5000, 1000), 10), "alice")).get("id").asText();
+    String held2 =
+        create(withOwner(withPriority(request(5000, 1000), 10), "alice")).get("id").asText();
+    List<String> queued = new ArrayList<>();
+    try {
+      awaitStep(subscribe(held1), 2);
+      awaitStep(subscribe(held2), 2);
+      String alice1 = create(withOwner(request(STEPS, 10), "alice")).get("id").asText();
+      String alice2 = create(withOwner(request(STEPS, 10), "alice")).get("id").asText();
+      String bob = create(withOwner(request(STEPS, 10), "bob")).get("id").asText();
+      String urgent =
+          create(withOwner(withPriority(request(STEPS, 10), 5), "alice")).get("id").asText();
+      queued.addAll(List.of(alice1, alice2, bob, urgent));
+      BlockingQueue<String> bobsInbox = subscribe(bob);
+
+      // Priority first; then Bob, who holds nothing, before Alice, who holds two devices.
+      List<String> expected = List.of(urgent, bob, alice1, alice2);
+      Stack.await(
+          Duration.ofSeconds(60),
+          "the queue in priority and fair-share order",
+          () -> queueOrder().equals(expected));
+      JsonNode first = get("/api/queue").get("waiting").get(0);
+      assertThat(first.get("position").asInt()).isEqualTo(1);
+      assertThat(first.get("reason").asText())
+          .isEqualTo("waiting for 1 free devices on one host (most free now: 0)");
+      assertThat(get("/api/sessions/" + bob).get("queue").get("reason").asText())
+          .isEqualTo("queued behind position 1");
+      Stack.await(
+          Duration.ofSeconds(10),
+          "Bob's position 2 pushed over the WebSocket",
+          () ->
+              bobsInbox.stream()
+                  .anyMatch(m -> m.matches(".*\"type\":\"session.queue\".*\"position\":2,.*")));
+
+      post("/api/sessions/" + held1 + "/cancel", 200);
+      post("/api/sessions/" + held2 + "/cancel", 200);
+      assertThat(finalStatus(urgent)).isEqualTo("COMPLETED");
+      assertThat(finalStatus(bob)).isEqualTo("COMPLETED");
+      assertThat(launchedAt(urgent)).isBefore(launchedAt(bob));
+      assertThat(launchedAt(bob)).isBefore(launchedAt(alice1));
+    } finally {
+      post("/api/sessions/" + held1 + "/cancel", 409, 200);
+      post("/api/sessions/" + held2 + "/cancel", 409, 200);
+      for (String id : queued) {
+        post("/api/sessions/" + id + "/cancel", 409, 200);
+      }
+    }
+  }
+
+  @Test
   void killedTrainerIsRetriedAndResumesFromItsNewestCheckpoint() throws Exception {
     String id = create(request(STEPS, 10)).get("id").asText();
     BlockingQueue<String> inbox = subscribe(id);
@@ -475,6 +528,36 @@ class TrainingSessionEndToEndTest {
   }
 
   @Test
+  void theSessionOfAKilledWorkersHostIsPlacedOnAnotherHostAndCompletes() throws Exception {
+    stack.startSecondWorker(storage);
+    try {
+      String id = create(request(400, 50)).get("id").asText();
+      BlockingQueue<String> inbox = subscribe(id);
+      awaitStep(inbox, 60);
+      String first = launches(id).get(0);
+      boolean onFirstHost = first.equals("attempt 1 on " + Stack.HOST_ID + ", devices 0");
+      String other = onFirstHost ? Stack.HOST_ID + "-b" : Stack.HOST_ID;
+
+      if (onFirstHost) {
+        stack.killWorker();
+      } else {
+        stack.killSecondWorker();
+      }
+
+      assertThat(followUntilFinished(inbox).get(0).get("status").asText()).isEqualTo("COMPLETED");
+      List<String> launches = launches(id);
+      assertThat(launches).hasSize(2);
+      assertThat(launches.get(1)).startsWith("attempt 2 on " + other + ", devices ");
+      assertThat(metricRows(id)).isEqualTo(400);
+    } finally {
+      stack.stopSecondWorker();
+      if (!stack.workerAlive()) {
+        stack.startWorker(storage);
+      }
+    }
+  }
+
+  @Test
   void stoppedWorkerCheckpointsItsTrainerAndTheSessionIsQueuedAgainAtOnce() throws Exception {
     // Checkpoints are far apart: the only one before the end is the one written on the way out.
     String id = create(request(600, 1000)).get("id").asText();
@@ -607,6 +690,38 @@ class TrainingSessionEndToEndTest {
     } catch (java.io.IOException e) {
       return List.of(); // it has exited
     }
+  }
+
+  private static String withOwner(String request, String owner) {
+    return request.replaceFirst("\\{", "{\"owner\": \"" + owner + "\", ");
+  }
+
+  /** The session ids in {@code GET /api/queue}, next first. */
+  private List<String> queueOrder() {
+    try {
+      List<String> ids = new ArrayList<>();
+      get("/api/queue").get("waiting").forEach(w -> ids.add(w.get("sessionId").asText()));
+      return ids;
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The messages of the session's {@code trainer_launched} events: where each attempt ran. */
+  private List<String> launches(String id) throws Exception {
+    return events(id).stream()
+        .filter(e -> e.get("cause").asText().equals("trainer_launched"))
+        .map(e -> e.get("message").asText())
+        .toList();
+  }
+
+  /** When the session's first attempt was launched (its first {@code trainer_launched} event). */
+  private java.time.Instant launchedAt(String id) throws Exception {
+    return events(id).stream()
+        .filter(e -> e.get("cause").asText().equals("trainer_launched"))
+        .map(e -> java.time.Instant.parse(e.get("at").asText()))
+        .findFirst()
+        .orElseThrow();
   }
 
   private static String withPriority(String request, int priority) {

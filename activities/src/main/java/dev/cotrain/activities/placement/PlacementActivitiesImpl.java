@@ -48,7 +48,8 @@ public class PlacementActivitiesImpl implements PlacementActivities {
             UUID.fromString(request.sessionId()),
             request.aliveWithin() == null
                 ? TrainingSessionInput.DEFAULT_HEARTBEAT_TIMEOUT
-                : request.aliveWithin()));
+                : request.aliveWithin(),
+            request.lostHost()));
   }
 
   private static void tell(Decision decision) {

@@ -94,13 +94,30 @@ public final class PlacementStore {
         });
   }
 
-  /** Frees the session's placement and devices, and places whoever is next. */
-  public Decision release(UUID sessionId, Duration aliveWithin) {
+  /**
+   * Frees the session's placement and devices, and places whoever is next. {@code lostHost}, if
+   * set, is a host whose node stopped heartbeating: unless its worker was seen within the last half
+   * of {@code aliveWithin} (a live worker marks it every 2 s), it counts as gone from now on, so
+   * that the retry is not placed on a dead host that still looks alive for a few seconds.
+   */
+  public Decision release(UUID sessionId, Duration aliveWithin, String lostHost) {
     return Transactions.call(
         dataSource,
         c -> {
           lockHosts(c);
           delete(c, sessionId);
+          if (lostHost != null) {
+            try (PreparedStatement gone =
+                c.prepareStatement(
+                    """
+                    UPDATE hosts SET last_seen = '-infinity'
+                     WHERE id = ? AND last_seen < now() - make_interval(secs => ?)
+                    """)) {
+              gone.setString(1, lostHost);
+              gone.setDouble(2, aliveWithin.toMillis() / 2000.0);
+              gone.executeUpdate();
+            }
+          }
           Pass pass = pass(c, aliveWithin);
           return new Decision(null, others(pass, sessionId), pass.plan().preemptions());
         });

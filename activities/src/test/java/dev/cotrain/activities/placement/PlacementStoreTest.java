@@ -73,7 +73,7 @@ class PlacementStoreTest {
     Placement again = place(id, 1, 2, ALIVE);
     UUID other = session();
     Placement blocked = place(other, 1, 1, ALIVE);
-    store.release(id, ALIVE);
+    store.release(id, ALIVE, null);
     Placement freed = place(other, 1, 1, ALIVE);
 
     assertThat(again).isEqualTo(placed);
@@ -120,7 +120,7 @@ class PlacementStoreTest {
     Placement waits = place(next, 1, 1, ALIVE);
     place(after, 1, 1, ALIVE);
 
-    PlacementStore.Decision released = store.release(running, ALIVE);
+    PlacementStore.Decision released = store.release(running, ALIVE, null);
 
     assertThat(waits.position()).isEqualTo(1);
     assertThat(released.placedOthers()).containsExactly(next);
@@ -138,7 +138,7 @@ class PlacementStoreTest {
 
     PlacementStore.Decision first = store.place(high, 1, 1, 1, ALIVE);
     PlacementStore.Decision again = store.place(high, 1, 1, 1, ALIVE);
-    PlacementStore.Decision released = store.release(low, ALIVE);
+    PlacementStore.Decision released = store.release(low, ALIVE, null);
 
     assertThat(first.placement().waiting())
         .isEqualTo("preempting lower-priority session " + low + " (they checkpoint first)");
@@ -170,7 +170,7 @@ class PlacementStoreTest {
     assertThat(again).isEqualTo(one);
     assertThat(store.place(second, 1, 2, 1, ALIVE).placement().waiting())
         .isEqualTo("waiting for 2 hosts with 1 free devices each (now 1)");
-    store.release(first, ALIVE);
+    store.release(first, ALIVE, null);
     Placement two = store.place(second, 1, 2, 1, ALIVE).placement();
     assertThat(two.nodes()).extracting(Node::hostId).containsExactly("a", "b");
     register("a", 0, 1);
@@ -180,6 +180,26 @@ class PlacementStoreTest {
         .containsExactly("a", "c");
     assertThat(store.place(third, 1, 2, 1, ALIVE).placement().masterPort())
         .isEqualTo(PlacementStore.FIRST_MASTER_PORT + 1); // a's first port is taken by second
+  }
+
+  @Test
+  void aHostWhoseNodeStoppedHeartbeatingIsGoneUntilItsWorkerIsSeenAgain() throws SQLException {
+    register("dead", 0);
+    register("live", 0);
+    UUID a = session();
+    UUID b = session();
+    place(a, 1, 1, ALIVE);
+    place(b, 1, 1, ALIVE);
+    // The dead host's worker last marked it 6 s ago; the live one just now.
+    execute("UPDATE hosts SET last_seen = now() - interval '6 seconds' WHERE id = 'dead'");
+
+    store.release(a, ALIVE, "dead");
+    store.release(b, ALIVE, "live");
+
+    UUID retry = session();
+    assertThat(place(retry, 1, 1, ALIVE).hostId()).isEqualTo("live");
+    assertThat(hosts.seen("dead")).isTrue(); // a worker that is alive after all comes back
+    assertThat(place(session(), 1, 1, ALIVE).hostId()).isEqualTo("dead");
   }
 
   @Test

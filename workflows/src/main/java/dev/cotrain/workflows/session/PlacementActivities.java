@@ -33,8 +33,12 @@ public interface PlacementActivities {
     }
   }
 
-  /** {@code aliveWithin} as in {@link PlaceRequest}; null: the default heartbeat timeout. */
-  record ReleaseRequest(String sessionId, Duration aliveWithin) {}
+  /**
+   * {@code aliveWithin} as in {@link PlaceRequest} (null: the default heartbeat timeout); {@code
+   * lostHost}, if set, is a host whose node stopped heartbeating: it counts as gone until its
+   * worker is seen again, unless it was seen within the last half of {@code aliveWithin}.
+   */
+  record ReleaseRequest(String sessionId, Duration aliveWithin, String lostHost) {}
 
   /**
    * Either placed or not ({@code waiting} says why, {@code position} is its place in the queue from

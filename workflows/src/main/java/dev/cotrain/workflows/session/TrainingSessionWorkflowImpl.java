@@ -178,11 +178,15 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
       if (placement == null) {
         continue; // a pause or a cancel came while waiting for capacity
       }
-      Attempt result;
+      Attempt result = null;
       try {
         result = runAttempt(input, generated, placement);
       } finally {
-        placements.release(new ReleaseRequest(sessionId, input.heartbeatTimeoutOrDefault()));
+        placements.release(
+            new ReleaseRequest(
+                sessionId,
+                input.heartbeatTimeoutOrDefault(),
+                result == null ? null : result.lostHost()));
       }
       if (result.completed() != null) {
         TrainingResult done = result.completed();
@@ -223,10 +227,11 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
 
   /**
    * The outcome of one attempt: {@code completed} or {@code failure} is set, or neither when it was
-   * stopped; {@code newestCheckpoint} is the newest checkpoint step any failed node reported.
+   * stopped; {@code newestCheckpoint} is the newest checkpoint step any failed node reported;
+   * {@code lostHost} the host whose node stopped heartbeating, if that is how it failed.
    */
   private record Attempt(
-      TrainingResult completed, ActivityFailure failure, long newestCheckpoint) {}
+      TrainingResult completed, ActivityFailure failure, long newestCheckpoint, String lostHost) {}
 
   /**
    * The next attempt's placement, asked for until there is capacity (the session waits QUEUED,
@@ -327,11 +332,11 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
         }
       }
       if (stopping) {
-        return new Attempt(null, null, -1);
+        return new Attempt(null, null, -1, null);
       }
       return failed == null
-          ? new Attempt(promises.get(0).get(), null, -1)
-          : new Attempt(null, failed, newest);
+          ? new Attempt(promises.get(0).get(), null, -1, null)
+          : new Attempt(null, failed, newest, lostHost(failed, promises, nodes));
     } finally {
       running = null;
     }
@@ -355,6 +360,21 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
         // This workflow retries, because only it can tell progress from a crash loop.
         .setRetryOptions(RetryOptions.newBuilder().setMaximumAttempts(1).build())
         .build();
+  }
+
+  /** The host of the node whose failure is a lost heartbeat (its worker died), else null. */
+  private static String lostHost(
+      ActivityFailure failed, List<Promise<TrainingResult>> promises, List<Node> nodes) {
+    if (!(failed.getCause() instanceof TimeoutFailure timeout)
+        || timeout.getTimeoutType() != TimeoutType.TIMEOUT_TYPE_HEARTBEAT) {
+      return null;
+    }
+    for (int rank = 0; rank < promises.size(); rank++) {
+      if (promises.get(rank).getFailure() == failed) {
+        return nodes.get(rank).hostId();
+      }
+    }
+    return null;
   }
 
   /** The failure of the first node that failed (in completion order), if any. */
