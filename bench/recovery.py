@@ -17,19 +17,14 @@ them with the machine's description to bench/results/recovery.json.
 import argparse
 import json
 import os
-import platform
-import queue
 import re
 import signal
 import statistics
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
-from websockets.sync.client import connect
+from client import ROOT, call, machine, next_message, subscribe
 
-ROOT = Path(__file__).resolve().parent.parent
 REQUEST = {
     "name": "recovery bench",
     "description": "bench/recovery.py",
@@ -46,36 +41,6 @@ REQUEST = {
     "checkpointConfig": {"interval": 25},
 }
 KILL_AT_STEP = 60
-
-
-def call(api: str, path: str, body: dict | None = None, method: str = "GET") -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        api + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"} if data else {},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
-
-
-def listen(ws_url: str, inbox: queue.Queue, stop: threading.Event) -> None:
-    """Puts (monotonic receive time, message) for every frame of the session into inbox."""
-    with connect(ws_url, open_timeout=30) as ws:
-        while not stop.is_set():
-            try:
-                raw = ws.recv(timeout=0.5)
-            except TimeoutError:
-                continue
-            inbox.put((time.monotonic(), json.loads(raw)))
-
-
-def next_message(inbox: queue.Queue, deadline: float) -> tuple[float, dict]:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("no progress in time")
-    return inbox.get(timeout=left)
 
 
 def worker_pid(storage: Path) -> int:
@@ -102,11 +67,7 @@ def wait_for_worker(api: str, storage: Path, timeout: float = 120) -> None:
 
 def trial(api: str, storage: Path) -> dict:
     session = call(api, "/api/sessions", REQUEST, "POST")
-    inbox: queue.Queue = queue.Queue()
-    stop = threading.Event()
-    ws_url = api.replace("http", "ws", 1) + f"/ws/sessions/{session['id']}"
-    listener = threading.Thread(target=listen, args=(ws_url, inbox, stop), daemon=True)
-    listener.start()
+    inbox, stop = subscribe(api, session["id"])
     try:
         deadline = time.monotonic() + 300
         newest = 0
@@ -120,14 +81,8 @@ def trial(api: str, storage: Path) -> dict:
         while resumed_at is None:
             at, m = next_message(inbox, killed + 300)
             if m["type"] == "training.progress" and resumed_from is None:
-                newest = max(
-                    newest, m["step"]
-                )  # sent before the kill, delivered after it
-            elif (
-                m["type"] == "session.status"
-                and m.get("cause") == "retry"
-                and detected is None
-            ):
+                newest = max(newest, m["step"])  # sent before the kill, delivered after it
+            elif m["type"] == "session.status" and m.get("cause") == "retry" and detected is None:
                 detected = at
             elif m["type"] == "session.status" and m.get("cause") == "trainer_started":
                 found = re.search(r"resumed from step (\d+)", m.get("message") or "")
@@ -156,9 +111,7 @@ def main() -> None:
         default=f"http://127.0.0.1:{os.environ.get('COTRAIN_API_PORT', '8080')}",
     )
     args = parser.parse_args()
-    storage = Path(
-        os.environ.get("COTRAIN_STORAGE_ROOT", ROOT / "var/cotrain")
-    ).resolve()
+    storage = Path(os.environ.get("COTRAIN_STORAGE_ROOT", ROOT / "var/cotrain")).resolve()
 
     results = []
     for n in range(1, args.trials + 1):
@@ -172,10 +125,8 @@ def main() -> None:
         )
     summary = {
         "command": f"bench/recovery.py --trials {args.trials}",
-        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.platform()}",
-        "median_detect_s": statistics.median(
-            r["detect_s"] for r in results if r["detect_s"]
-        ),
+        "machine": machine(),
+        "median_detect_s": statistics.median(r["detect_s"] for r in results if r["detect_s"]),
         "median_resume_s": statistics.median(r["resume_s"] for r in results),
         "median_lost_steps": statistics.median(r["lost_steps"] for r in results),
         "trials": results,

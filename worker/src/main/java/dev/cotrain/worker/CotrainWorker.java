@@ -56,6 +56,8 @@ public final class CotrainWorker implements AutoCloseable {
   private final WorkerFactory factory;
   private final TrainingActivitiesImpl training;
   private final Duration stopGrace;
+  static final Duration STICKY_TIMEOUT = Duration.ofSeconds(1);
+
   private final HostStore hosts;
   private final WorkflowClient client;
   private final PlacementStore placements;
@@ -102,7 +104,16 @@ public final class CotrainWorker implements AutoCloseable {
     this.placements = new PlacementStore(dataSource);
     this.factory = WorkerFactory.newInstance(client);
 
-    Worker control = factory.newWorker(TaskQueues.CONTROL);
+    Worker control =
+        factory.newWorker(
+            TaskQueues.CONTROL,
+            WorkerOptions.newBuilder()
+                // A workflow task goes first to the worker that has the workflow cached; when that
+                // worker died, the server gives it to any worker only after this timeout (default
+                // 5 s), which a session whose worker was killed would otherwise wait on top of
+                // the heartbeat timeout.
+                .setStickyQueueScheduleToStartTimeout(STICKY_TIMEOUT)
+                .build());
     control.registerWorkflowImplementationTypes(TrainingSessionWorkflowImpl.class);
     control.registerActivitiesImplementations(
         new ConfigActivitiesImpl(layout),

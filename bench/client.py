@@ -1,0 +1,57 @@
+"""What the benchmarks share: REST calls, a WebSocket listener with receive times, the machine."""
+
+import json
+import os
+import platform
+import queue
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from websockets.sync.client import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def call(api: str, path: str, body: dict | None = None, method: str = "GET") -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        api + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"} if data else {},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def listen(ws_url: str, inbox: queue.Queue, stop: threading.Event) -> None:
+    """Puts (monotonic receive time, message) for every frame of the session into inbox."""
+    with connect(ws_url, open_timeout=30) as ws:
+        while not stop.is_set():
+            try:
+                raw = ws.recv(timeout=0.5)
+            except TimeoutError:
+                continue
+            inbox.put((time.monotonic(), json.loads(raw)))
+
+
+def subscribe(api: str, session_id: str) -> tuple[queue.Queue, threading.Event]:
+    """Follows the session's WebSocket in a thread; set the event to stop it."""
+    inbox: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    ws_url = api.replace("http", "ws", 1) + f"/ws/sessions/{session_id}"
+    threading.Thread(target=listen, args=(ws_url, inbox, stop), daemon=True).start()
+    return inbox, stop
+
+
+def next_message(inbox: queue.Queue, deadline: float) -> tuple[float, dict]:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("no progress in time")
+    return inbox.get(timeout=left)
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.platform()}"
