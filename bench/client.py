@@ -14,21 +14,27 @@ from websockets.sync.client import connect
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def token() -> str:
+    """COTRAIN_TOKEN, else the admin token the API's first start wrote under the storage root."""
+    if os.environ.get("COTRAIN_TOKEN"):
+        return os.environ["COTRAIN_TOKEN"].strip()
+    storage = Path(os.environ.get("COTRAIN_STORAGE_ROOT", ROOT / "var/cotrain"))
+    return (storage / "admin-token").read_text().strip()
+
+
 def call(api: str, path: str, body: dict | None = None, method: str = "GET") -> dict:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        api + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"} if data else {},
-    )
+    headers = {"Authorization": f"Bearer {token()}"}
+    if data:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(api + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
 
 
 def listen(ws_url: str, inbox: queue.Queue, stop: threading.Event) -> None:
     """Puts (monotonic receive time, message) for every frame of the session into inbox."""
-    with connect(ws_url, open_timeout=30) as ws:
+    with connect(ws_url, open_timeout=30, additional_headers={"Authorization": f"Bearer {token()}"}) as ws:
         while not stop.is_set():
             try:
                 raw = ws.recv(timeout=0.5)

@@ -1,6 +1,10 @@
 """Submit a training session to the Cotrain API and follow it live over the WebSocket.
 
-    python scripts/cotrain_client.py --api http://127.0.0.1:8080 examples/tiny-llama.json
+    python scripts/cotrain_client.py --api http://127.0.0.1:8080 --token-file var/cotrain/admin-token \
+        examples/tiny-llama.json
+
+The API token comes from COTRAIN_TOKEN, else from --token-file (./cotrain passes the admin token the
+API's first start wrote under the storage root).
 
 Exit code 0 only when the session COMPLETED; 1 when it FAILED or was CANCELLED; 2 when the request
 was refused.
@@ -8,6 +12,7 @@ was refused.
 
 import argparse
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -20,11 +25,15 @@ BAR_WIDTH = 30
 FINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
 
-def submit(api: str, body: bytes) -> dict:
+def submit(api: str, token: str, body: bytes) -> dict:
     request = urllib.request.Request(
         f"{api}/api/sessions",
         data=body,
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Authorization": f"Bearer {token}",
+        },
         method="POST",
     )
     try:
@@ -34,9 +43,7 @@ def submit(api: str, body: bytes) -> dict:
         detail = e.read().decode("utf-8", "replace")
         try:
             error = json.loads(detail)
-            fields = "; ".join(
-                f"{f['field']}: {f['message']}" for f in error.get("fields", [])
-            )
+            fields = "; ".join(f"{f['field']}: {f['message']}" for f in error.get("fields", []))
             detail = error.get("error", detail) + (f" ({fields})" if fields else "")
         except (ValueError, KeyError, TypeError):
             pass
@@ -52,19 +59,22 @@ def draw(message: dict) -> None:
     line = (
         f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {percent:5.1f}% "
         f"step {message.get('step')}/{message.get('totalSteps')} "
-        f"loss {message.get('loss'):.4f}"
-        + (f" acc {accuracy:.3f}" if accuracy is not None else "")
+        f"loss {message.get('loss'):.4f}" + (f" acc {accuracy:.3f}" if accuracy is not None else "")
     )
     sys.stdout.write(line)
     sys.stdout.flush()
 
 
-def follow(ws_url: str) -> dict:
+def follow(ws_url: str, token: str) -> dict:
     """Returns the final session.status message; reconnects if the connection drops."""
     shown = None
     while True:
         try:
-            with connect(ws_url, open_timeout=30) as ws:
+            with connect(
+                ws_url,
+                open_timeout=30,
+                additional_headers={"Authorization": f"Bearer {token}"},
+            ) as ws:
                 for raw in ws:
                     message = json.loads(raw)
                     if message.get("type") == "training.progress":
@@ -82,21 +92,38 @@ def follow(ws_url: str) -> dict:
             time.sleep(2)
 
 
+def read_token(token_file: str | None) -> str:
+    token = os.environ.get("COTRAIN_TOKEN")
+    if token:
+        return token.strip()
+    if token_file:
+        try:
+            with open(token_file) as f:
+                return f.read().strip()
+        except OSError as e:
+            print(f"cannot read the API token: {e}", file=sys.stderr)
+            sys.exit(2)
+    print("an API token is needed: set COTRAIN_TOKEN or pass --token-file", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("request", help="TrainingSessionConfig JSON file")
     parser.add_argument("--api", default="http://127.0.0.1:8080")
     parser.add_argument("--ui", default="http://localhost:8233", help="Temporal Web UI")
+    parser.add_argument("--token-file", help="a file holding the API token")
     args = parser.parse_args()
+    token = read_token(args.token_file)
 
     with open(args.request, "rb") as f:
-        session = submit(args.api, f.read())
+        session = submit(args.api, token, f.read())
     print(f"session {session['id']} ({session['status']})")
     print(f"  workflow  {session['workflowId']}")
     print(f"  Temporal  {args.ui}/namespaces/default/workflows/{session['workflowId']}")
 
     ws_url = args.api.replace("http", "ws", 1) + f"/ws/sessions/{session['id']}"
-    final = follow(ws_url)
+    final = follow(ws_url, token)
     print()
     if final["status"] == "COMPLETED":
         print(f"COMPLETED: final model in {final.get('finalModelPath')}")

@@ -2,14 +2,21 @@ package dev.cotrain.api;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cotrain.api.auth.Tokens;
 import io.temporal.client.WorkflowClient;
 import org.junit.jupiter.api.BeforeEach;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.autoconfigure.web.servlet.AutoConfigureMockMvc;
+import org.springframework.boot.test.autoconfigure.web.servlet.MockMvcBuilderCustomizer;
 import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.context.TestConfiguration;
 import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Import;
+import org.springframework.http.HttpHeaders;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.bean.override.mockito.MockitoBean;
+import org.springframework.test.web.servlet.request.MockMvcRequestBuilders;
 
 /**
  * The whole application on a random port against the real PostgreSQL named by {@code
@@ -24,9 +31,11 @@ import org.springframework.test.context.bean.override.mockito.MockitoBean;
       "spring.datasource.password=cotrain",
       "cotrain.live.poll-timeout=200ms",
       // It would talk to the mocked Temporal client behind the tests' backs.
-      "cotrain.reconcile.enabled=false"
+      "cotrain.reconcile.enabled=false",
+      "cotrain.storage-root=${java.io.tmpdir}/cotrain-api-test"
     })
 @AutoConfigureMockMvc
+@Import(ApiTestSupport.AdminByDefault.class)
 public abstract class ApiTestSupport {
 
   @MockitoBean protected WorkflowClient workflowClient;
@@ -36,9 +45,40 @@ public abstract class ApiTestSupport {
 
   @LocalServerPort protected int port;
 
+  /** Tokens of the tests: an admin's (sent by default by {@code mvc}), Alice's and Bob's. */
+  protected static final String ADMIN_TOKEN = "cotrain_test-admin-0000000000000000000000000000000";
+
+  protected static final String ALICE_TOKEN = "cotrain_test-alice-0000000000000000000000000000000";
+  protected static final String BOB_TOKEN = "cotrain_test-bob-000000000000000000000000000000000";
+
   @BeforeEach
   void emptyTables() {
-    jdbc.sql("TRUNCATE sessions CASCADE").update();
+    jdbc.sql("TRUNCATE sessions, api_tokens CASCADE").update();
+    token(ADMIN_TOKEN, "admin", true);
+    token(ALICE_TOKEN, "alice", false);
+    token(BOB_TOKEN, "bob", false);
+  }
+
+  private void token(String token, String owner, boolean admin) {
+    jdbc.sql(
+            "INSERT INTO api_tokens (id, name, owner, admin, token_hash)"
+                + " VALUES (gen_random_uuid(), 'test', :owner, :admin, :hash)")
+        .param("owner", owner)
+        .param("admin", admin)
+        .param("hash", Tokens.hash(token))
+        .update();
+  }
+
+  /** MockMvc requests carry the admin token unless they set their own Authorization header. */
+  @TestConfiguration
+  static class AdminByDefault {
+    @Bean
+    MockMvcBuilderCustomizer adminTokenByDefault() {
+      return builder ->
+          builder.defaultRequest(
+              MockMvcRequestBuilders.get("/")
+                  .header(HttpHeaders.AUTHORIZATION, "Bearer " + ADMIN_TOKEN));
+    }
   }
 
   /** A valid TrainingSessionConfig with only the required parts. */

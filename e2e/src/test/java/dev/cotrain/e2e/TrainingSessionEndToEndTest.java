@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cotrain.api.CotrainApiApplication;
+import dev.cotrain.api.auth.Tokens;
 import dev.cotrain.workflows.session.TrainingActivities.TrainingProgress;
 import io.temporal.api.enums.v1.WorkflowExecutionStatus;
 import io.temporal.client.WorkflowClient;
@@ -28,6 +29,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.beans.factory.annotation.Autowired;
@@ -62,6 +64,21 @@ class TrainingSessionEndToEndTest {
   @LocalServerPort int port;
   @Autowired WorkflowClient temporal;
   @Autowired JdbcClient jdbc;
+
+  /** The tests' admin token, stored (hashed) before each test. */
+  private static final String ADMIN_TOKEN = "cotrain_e2e-admin-000000000000000000000000000000000";
+
+  @BeforeEach
+  void adminToken() {
+    jdbc.sql(
+            """
+            INSERT INTO api_tokens (id, name, owner, admin, token_hash)
+            VALUES (gen_random_uuid(), 'e2e', 'admin', true, :hash)
+            ON CONFLICT (token_hash) DO NOTHING
+            """)
+        .param("hash", Tokens.hash(ADMIN_TOKEN))
+        .update();
+  }
 
   private final ObjectMapper json = new ObjectMapper();
   private final HttpClient http = HttpClient.newHttpClient();
@@ -737,6 +754,7 @@ class TrainingSessionEndToEndTest {
   private HttpResponse<String> createWithKey(String body, String key) throws Exception {
     HttpRequest.Builder request =
         HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/sessions"))
+            .header("Authorization", "Bearer " + ADMIN_TOKEN)
             .header("Content-Type", "application/json")
             .POST(HttpRequest.BodyPublishers.ofString(body));
     if (key != null) {
@@ -749,6 +767,7 @@ class TrainingSessionEndToEndTest {
     HttpResponse<String> response =
         http.send(
             HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .header("Authorization", "Bearer " + ADMIN_TOKEN)
                 .POST(HttpRequest.BodyPublishers.noBody())
                 .build(),
             HttpResponse.BodyHandlers.ofString());
@@ -780,7 +799,9 @@ class TrainingSessionEndToEndTest {
   private JsonNode get(String path) throws Exception {
     HttpResponse<String> response =
         http.send(
-            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .header("Authorization", "Bearer " + ADMIN_TOKEN)
+                .build(),
             HttpResponse.BodyHandlers.ofString());
     assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
     return json.readTree(response.body());
@@ -921,6 +942,7 @@ class TrainingSessionEndToEndTest {
     BlockingQueue<String> inbox = new LinkedBlockingQueue<>();
     sockets.add(
         http.newWebSocketBuilder()
+            .header("Authorization", "Bearer " + ADMIN_TOKEN)
             .buildAsync(
                 URI.create("ws://127.0.0.1:" + port + "/ws/sessions/" + id), new Collector(inbox))
             .get(10, TimeUnit.SECONDS));

@@ -3,6 +3,7 @@ package dev.cotrain.api.live;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cotrain.api.auth.Caller;
 import dev.cotrain.api.session.SessionEventRow;
 import dev.cotrain.api.session.SessionRepository;
 import dev.cotrain.api.session.SessionRow;
@@ -60,14 +61,15 @@ class SessionEventRelay implements DisposableBean {
 
   /**
    * Sends {@code socket} the session's snapshot, then its live events; closes it with
-   * POLICY_VIOLATION when the session does not exist. {@code socket} must be safe to send to from
-   * another thread.
+   * POLICY_VIOLATION when the session does not exist or is not the caller's to see. {@code socket}
+   * must be safe to send to from another thread.
    */
-  void subscribe(UUID sessionId, WebSocketSession socket) {
+  void subscribe(UUID sessionId, WebSocketSession socket, Caller caller) {
     submit(
         () -> {
-          Optional<SessionRow> row = sessions.find(sessionId);
-          if (row.isEmpty()) {
+          Optional<SessionRow> row =
+              sessions.find(sessionId).filter(r -> caller != null && caller.canSee(r.owner()));
+          if (row.isEmpty()) { // another owner's session is as unknown as one that does not exist
             close(socket, CloseStatus.POLICY_VIOLATION.withReason("unknown session"));
             return;
           }

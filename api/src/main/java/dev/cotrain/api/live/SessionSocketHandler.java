@@ -1,10 +1,14 @@
 package dev.cotrain.api.live;
 
+import dev.cotrain.api.auth.Caller;
+import dev.cotrain.api.auth.WebSocketTokenInterceptor;
 import java.io.IOException;
 import java.net.URI;
+import java.util.List;
 import java.util.UUID;
 import org.springframework.stereotype.Component;
 import org.springframework.web.socket.CloseStatus;
+import org.springframework.web.socket.SubProtocolCapable;
 import org.springframework.web.socket.TextMessage;
 import org.springframework.web.socket.WebSocketSession;
 import org.springframework.web.socket.handler.ConcurrentWebSocketSessionDecorator;
@@ -15,7 +19,7 @@ import org.springframework.web.socket.handler.TextWebSocketHandler;
  * from the client are ignored.
  */
 @Component
-class SessionSocketHandler extends TextWebSocketHandler {
+class SessionSocketHandler extends TextWebSocketHandler implements SubProtocolCapable {
 
   static final String PATH_PREFIX = "/ws/sessions/";
 
@@ -43,7 +47,14 @@ class SessionSocketHandler extends TextWebSocketHandler {
             session, (int) properties.sendTimeLimit().toMillis(), properties.sendBufferBytes());
     session.getAttributes().put(SUBSCRIPTION, subscription);
     session.getAttributes().put(SESSION_ID, sessionId);
-    relay.subscribe(sessionId, subscription);
+    relay.subscribe(
+        sessionId, subscription, (Caller) session.getAttributes().get(Caller.ATTRIBUTE));
+  }
+
+  /** Selected when a browser offers it with its token ({@link WebSocketTokenInterceptor}). */
+  @Override
+  public List<String> getSubProtocols() {
+    return List.of(WebSocketTokenInterceptor.PROTOCOL);
   }
 
   @Override

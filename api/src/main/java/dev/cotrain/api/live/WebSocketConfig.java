@@ -1,5 +1,8 @@
 package dev.cotrain.api.live;
 
+import dev.cotrain.api.auth.TokenRepository;
+import dev.cotrain.api.auth.WebSocketTokenInterceptor;
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.web.socket.config.annotation.EnableWebSocket;
 import org.springframework.web.socket.config.annotation.WebSocketConfigurer;
@@ -10,14 +13,27 @@ import org.springframework.web.socket.config.annotation.WebSocketHandlerRegistry
 class WebSocketConfig implements WebSocketConfigurer {
 
   private final SessionSocketHandler handler;
+  private final TokenRepository tokens;
+  private final String[] origins;
 
-  WebSocketConfig(SessionSocketHandler handler) {
+  /**
+   * {@code origins}: the frontends' origins ({@code cotrain.frontend.origins}); the API's own
+   * origin (the built-in dashboard) and clients that send no Origin are always allowed.
+   */
+  WebSocketConfig(
+      SessionSocketHandler handler,
+      TokenRepository tokens,
+      @Value("${cotrain.frontend.origins:}") String[] origins) {
     this.handler = handler;
+    this.tokens = tokens;
+    this.origins = origins;
   }
 
   @Override
   public void registerWebSocketHandlers(WebSocketHandlerRegistry registry) {
-    // Every origin for now: the API has no authentication yet (see docs/websocket.md).
-    registry.addHandler(handler, SessionSocketHandler.PATH_PREFIX + "*").setAllowedOrigins("*");
+    registry
+        .addHandler(handler, SessionSocketHandler.PATH_PREFIX + "*")
+        .addInterceptors(new WebSocketTokenInterceptor(tokens))
+        .setAllowedOrigins(origins);
   }
 }

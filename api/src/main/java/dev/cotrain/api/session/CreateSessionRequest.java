@@ -137,7 +137,21 @@ record CreateSessionRequest(
   static final long DEFAULT_SEED = 1234;
   static final int DEFAULT_SEQ_LENGTH = 128;
   static final int DEFAULT_CHECKPOINT_INTERVAL = 50;
-  static final String DEFAULT_OWNER = "anonymous";
+
+  /** This request on behalf of {@code owner}. */
+  CreateSessionRequest ownedBy(String owner) {
+    return new CreateSessionRequest(
+        name,
+        description,
+        modelConfig,
+        trainingConfig,
+        distributedConfig,
+        dataConfig,
+        checkpointConfig,
+        priority,
+        owner,
+        placement);
+  }
 
   /** This request with every default filled in. Call only on a valid request. */
   CreateSessionRequest normalized() {
@@ -170,7 +184,7 @@ record CreateSessionRequest(
         new CheckpointConfig(
             c.interval() == null ? DEFAULT_CHECKPOINT_INTERVAL : c.interval(), c.keepLast()),
         priority == null ? 0 : priority,
-        owner == null ? DEFAULT_OWNER : owner,
+        owner,
         placement == null ? "spread" : placement);
   }
 

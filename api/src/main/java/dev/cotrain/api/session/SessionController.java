@@ -1,5 +1,6 @@
 package dev.cotrain.api.session;
 
+import dev.cotrain.api.auth.Caller;
 import dev.cotrain.api.error.ApiException;
 import jakarta.validation.Valid;
 import java.net.URI;
@@ -10,6 +11,7 @@ import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.PutMapping;
+import org.springframework.web.bind.annotation.RequestAttribute;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RequestMapping;
@@ -38,9 +40,10 @@ class SessionController {
    */
   @PostMapping(consumes = MediaType.APPLICATION_JSON_VALUE)
   ResponseEntity<SessionResponse> create(
+      @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @Valid @RequestBody CreateSessionRequest request,
       @RequestHeader(name = "Idempotency-Key", required = false) String idempotencyKey) {
-    SessionService.Created created = sessions.create(request, idempotencyKey);
+    SessionService.Created created = sessions.create(request, idempotencyKey, caller);
     return ResponseEntity.created(URI.create("/api/sessions/" + created.session().id()))
         .header("Idempotent-Replayed", String.valueOf(created.replayed()))
         .body(created.session());
@@ -48,20 +51,20 @@ class SessionController {
 
   /** PAUSING: the trainer finishes its step, checkpoints and exits; then PAUSED. */
   @PostMapping("/{id}/pause")
-  ControlResponse pause(@PathVariable UUID id) {
-    return sessions.control(id, "pause");
+  ControlResponse pause(@RequestAttribute(Caller.ATTRIBUTE) Caller caller, @PathVariable UUID id) {
+    return sessions.control(id, "pause", caller);
   }
 
   /** QUEUED again: a PAUSED session continues from its newest checkpoint. */
   @PostMapping("/{id}/resume")
-  ControlResponse resume(@PathVariable UUID id) {
-    return sessions.control(id, "resume");
+  ControlResponse resume(@RequestAttribute(Caller.ATTRIBUTE) Caller caller, @PathVariable UUID id) {
+    return sessions.control(id, "resume", caller);
   }
 
   /** CANCELLING: the trainer is stopped; CANCELLED once no process is left. */
   @PostMapping("/{id}/cancel")
-  ControlResponse cancel(@PathVariable UUID id) {
-    return sessions.control(id, "cancel");
+  ControlResponse cancel(@RequestAttribute(Caller.ATTRIBUTE) Caller caller, @PathVariable UUID id) {
+    return sessions.control(id, "cancel", caller);
   }
 
   /**
@@ -69,29 +72,34 @@ class SessionController {
    * running one becomes more or less likely to be preempted.
    */
   @PutMapping(path = "/{id}/priority", consumes = MediaType.APPLICATION_JSON_VALUE)
-  SessionResponse priority(@PathVariable UUID id, @Valid @RequestBody PriorityRequest request) {
-    return sessions.setPriority(id, request.priority());
+  SessionResponse priority(
+      @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
+      @PathVariable UUID id,
+      @Valid @RequestBody PriorityRequest request) {
+    return sessions.setPriority(id, request.priority(), caller);
   }
 
   /** Machine samples of the trainer (about one every 30 s), oldest first. */
   @GetMapping("/{id}/system")
   SystemResponse system(
+      @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @PathVariable UUID id,
       @RequestParam(defaultValue = "0") long offset,
       @RequestParam(defaultValue = "" + MAX_EVENTS_LIMIT) int limit) {
     checkPage(limit, offset);
-    requireSession(id);
+    sessions.find(id, caller);
     return new SystemResponse(id, repository.systemSamples(id, limit, offset));
   }
 
   /** DiLoCo outer steps, in order (empty for other strategies). */
   @GetMapping("/{id}/syncs")
   SyncsResponse syncs(
+      @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @PathVariable UUID id,
       @RequestParam(defaultValue = "0") long afterOuterStep,
       @RequestParam(defaultValue = "" + MAX_EVENTS_LIMIT) int limit) {
     checkPage(limit, 0);
-    requireSession(id);
+    sessions.find(id, caller);
     return new SyncsResponse(id, repository.syncs(id, afterOuterStep, limit));
   }
 
@@ -104,54 +112,48 @@ class SessionController {
     }
   }
 
-  private void requireSession(UUID id) {
-    if (repository.find(id).isEmpty()) {
-      throw ApiException.notFound("session " + id + " not found");
-    }
-  }
-
   @GetMapping("/{id}/events")
   EventsResponse events(
+      @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @PathVariable UUID id,
       @RequestParam(defaultValue = "0") long afterId,
       @RequestParam(defaultValue = "" + MAX_EVENTS_LIMIT) int limit) {
     if (limit < 1 || limit > MAX_EVENTS_LIMIT) {
       throw ApiException.badField("limit", "must be between 1 and " + MAX_EVENTS_LIMIT);
     }
-    if (repository.find(id).isEmpty()) {
-      throw ApiException.notFound("session " + id + " not found");
-    }
+    sessions.find(id, caller);
     return new EventsResponse(id, repository.events(id, afterId, limit));
   }
 
   @GetMapping("/{id}")
-  SessionResponse get(@PathVariable UUID id) {
-    return sessions.find(id);
+  SessionResponse get(@RequestAttribute(Caller.ATTRIBUTE) Caller caller, @PathVariable UUID id) {
+    return sessions.find(id, caller);
   }
 
   @GetMapping
   SessionListResponse list(
-      @RequestParam(defaultValue = "50") int limit, @RequestParam(defaultValue = "0") long offset) {
+      @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
+      @RequestParam(defaultValue = "50") int limit,
+      @RequestParam(defaultValue = "0") long offset) {
     if (limit < 1 || limit > MAX_LIST_LIMIT) {
       throw ApiException.badField("limit", "must be between 1 and " + MAX_LIST_LIMIT);
     }
     if (offset < 0) {
       throw ApiException.badField("offset", "must be at least 0");
     }
-    return new SessionListResponse(sessions.list(limit, offset));
+    return new SessionListResponse(sessions.list(limit, offset, caller));
   }
 
   @GetMapping("/{id}/metrics")
   MetricsResponse metrics(
+      @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @PathVariable UUID id,
       @RequestParam(defaultValue = "-1") long afterStep,
       @RequestParam(defaultValue = "" + MAX_METRICS_LIMIT) int limit) {
     if (limit < 1 || limit > MAX_METRICS_LIMIT) {
       throw ApiException.badField("limit", "must be between 1 and " + MAX_METRICS_LIMIT);
     }
-    if (repository.find(id).isEmpty()) {
-      throw ApiException.notFound("session " + id + " not found");
-    }
+    sessions.find(id, caller);
     return new MetricsResponse(id, repository.metrics(id, afterStep, limit));
   }
 }

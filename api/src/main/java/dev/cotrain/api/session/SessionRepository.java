@@ -70,15 +70,20 @@ public class SessionRepository {
         .update();
   }
 
-  /** The waiting sessions in queue order, as the allocator's last pass left them. */
-  List<QueueEntry> queue() {
+  /**
+   * The waiting sessions in queue order, as the allocator's last pass left them; only {@code
+   * owner}'s unless it is null (positions stay those in the whole queue).
+   */
+  List<QueueEntry> queue(String owner) {
     return jdbc.sql(
             """
             SELECT q.position, q.session_id, s.name, s.owner, s.priority, q.gpus_per_node,
                    q.since, q.reason
               FROM queue q JOIN sessions s ON s.id = q.session_id
+             WHERE (CAST(:owner AS text) IS NULL OR s.owner = :owner)
              ORDER BY q.position NULLS LAST, s.created_at, q.session_id
             """)
+        .param("owner", owner)
         .query(
             (rs, n) ->
                 new QueueEntry(
@@ -215,9 +220,13 @@ public class SessionRepository {
   }
 
   /** Newest first. */
-  List<SessionRow> list(int limit, long offset) {
+  /** Newest first; only {@code owner}'s sessions unless it is null. */
+  List<SessionRow> list(int limit, long offset, String owner) {
     return jdbc.sql(
-            SELECT_SESSION + " ORDER BY s.created_at DESC, s.id LIMIT :limit OFFSET :offset")
+            SELECT_SESSION
+                + " WHERE (CAST(:owner AS text) IS NULL OR s.owner = :owner)"
+                + " ORDER BY s.created_at DESC, s.id LIMIT :limit OFFSET :offset")
+        .param("owner", owner)
         .param("limit", limit)
         .param("offset", offset)
         .query(SessionRepository::session)

@@ -3,6 +3,7 @@ package dev.cotrain.api.session;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cotrain.api.auth.Caller;
 import dev.cotrain.api.error.ApiException;
 import dev.cotrain.api.temporal.TemporalProperties;
 import dev.cotrain.api.worker.WorkerRepository;
@@ -106,19 +107,29 @@ class SessionService {
    * 503 when Temporal cannot be reached (nothing is stored then), 409 when the key was used for a
    * different request.
    */
-  Created create(CreateSessionRequest validRequest, String idempotencyKey) {
+  Created create(CreateSessionRequest validRequest, String idempotencyKey, Caller caller) {
     if (idempotencyKey != null && !IDEMPOTENCY_KEY.matcher(idempotencyKey).matches()) {
       throw ApiException.badField(
           "Idempotency-Key", "must be 1 to 200 printable ASCII characters without spaces");
     }
-    CreateSessionRequest request = validRequest.normalized();
+    String owner = validRequest.owner() == null ? caller.owner() : validRequest.owner();
+    if (!caller.canSee(owner)) {
+      throw ApiException.badField(
+          "owner",
+          "must be your own ("
+              + caller.owner()
+              + "): only an admin token creates sessions for another owner");
+    }
+    CreateSessionRequest request = validRequest.ownedBy(owner).normalized();
     refuseWhatNoHostCouldHold(request);
     String json = json(request);
+    // A key is the caller's own: the same key from another owner makes another session.
     UUID id =
         idempotencyKey == null
             ? UUID.randomUUID()
             : UUID.nameUUIDFromBytes(
-                ("idempotency-key " + idempotencyKey).getBytes(StandardCharsets.UTF_8));
+                ("idempotency-key " + caller.owner() + " " + idempotencyKey)
+                    .getBytes(StandardCharsets.UTF_8));
     String sessionId = id.toString();
     String workflowId = TaskQueues.workflowId(sessionId);
 
@@ -148,7 +159,7 @@ class SessionService {
     }
     boolean inserted =
         repository.insertQueued(id, workflowId, request.name(), request.description(), json);
-    SessionResponse session = find(id);
+    SessionResponse session = find(id, caller);
     if (!inserted && !session.request().equals(tree(json))) {
       throw new ApiException(
           HttpStatus.CONFLICT,
@@ -199,9 +210,10 @@ class SessionService {
    * Sets the priority of a session that has not ended (409 for one that has) and wakes its
    * workflow, so that a waiting session asks the allocator at once and takes its new place.
    */
-  SessionResponse setPriority(UUID id, int priority) {
+  SessionResponse setPriority(UUID id, int priority, Caller caller) {
+    find(id, caller); // 404 for a session this caller cannot see
     if (repository.setPriority(id, priority) == 0) {
-      SessionResponse session = find(id); // 404 when there is no such session
+      SessionResponse session = find(id, caller);
       throw new ApiException(
           HttpStatus.CONFLICT,
           "cannot change the priority of the session: it is " + session.status());
@@ -211,18 +223,24 @@ class SessionService {
     } catch (RuntimeException e) {
       log.warn("Session {}: could not wake its workflow: {}", id, reason(e));
     }
-    return find(id);
+    return find(id, caller);
   }
 
-  SessionResponse find(UUID id) {
+  /** The session, if it exists and the caller may see it (its owner, or an admin); else 404. */
+  SessionResponse find(UUID id, Caller caller) {
+    SessionRow row = visibleRow(id, caller);
+    return SessionResponse.of(row, tree(row.request()));
+  }
+
+  private SessionRow visibleRow(UUID id, Caller caller) {
     return repository
         .find(id)
-        .map(row -> SessionResponse.of(row, tree(row.request())))
+        .filter(row -> caller.canSee(row.owner()))
         .orElseThrow(() -> ApiException.notFound("session " + id + " not found"));
   }
 
-  List<SessionResponse> list(int limit, long offset) {
-    return repository.list(limit, offset).stream()
+  List<SessionResponse> list(int limit, long offset, Caller caller) {
+    return repository.list(limit, offset, caller.ownerFilter()).stream()
         .map(row -> SessionResponse.of(row, tree(row.request())))
         .toList();
   }
@@ -232,11 +250,8 @@ class SessionService {
    * returns the state it answered. 409 when the workflow refuses it or has ended; 503 when no
    * worker takes it within the update timeout.
    */
-  ControlResponse control(UUID id, String action) {
-    SessionRow row =
-        repository
-            .find(id)
-            .orElseThrow(() -> ApiException.notFound("session " + id + " not found"));
+  ControlResponse control(UUID id, String action, Caller caller) {
+    SessionRow row = visibleRow(id, caller);
     if (SessionStatus.valueOf(row.status()).isFinal()) {
       throw conflict(action, "it is " + row.status());
     }

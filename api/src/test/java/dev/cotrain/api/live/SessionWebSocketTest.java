@@ -1,11 +1,13 @@
 package dev.cotrain.api.live;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.cotrain.api.ApiTestSupport;
 import dev.cotrain.schema.SessionEvent;
 import dev.cotrain.schema.SessionEvents;
+import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,6 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.web.socket.CloseStatus;
 import org.springframework.web.socket.TextMessage;
+import org.springframework.web.socket.WebSocketHttpHeaders;
 import org.springframework.web.socket.WebSocketSession;
 import org.springframework.web.socket.client.standard.StandardWebSocketClient;
 import org.springframework.web.socket.handler.TextWebSocketHandler;
@@ -261,6 +264,44 @@ class SessionWebSocketTest extends ApiTestSupport {
   }
 
   @Test
+  void aBrowserSendsItsTokenAsASubprotocolAndTheServerSelectsCotrainV1() throws Exception {
+    UUID id = insertSession("QUEUED");
+    WebSocketHttpHeaders headers = new WebSocketHttpHeaders();
+    headers.setSecWebSocketProtocol(List.of("cotrain.v1", "bearer." + ADMIN_TOKEN));
+
+    Client client = connect(id.toString(), headers);
+
+    assertThat(client.session.getAcceptedProtocol()).isEqualTo("cotrain.v1");
+    assertThat(client.next().path("type").asText()).isEqualTo("session.status");
+  }
+
+  @Test
+  void withoutAValidTokenTheHandshakeIsRefused() {
+    UUID id = insertSession("QUEUED");
+    WebSocketHttpHeaders wrong = new WebSocketHttpHeaders();
+    wrong.setBearerAuth("cotrain_not-a-token");
+
+    assertThatThrownBy(() -> connect(id.toString(), new WebSocketHttpHeaders()))
+        .hasStackTraceContaining("401");
+    assertThatThrownBy(() -> connect(id.toString(), wrong)).hasStackTraceContaining("401");
+  }
+
+  @Test
+  void anotherOwnersSessionIsAsUnknownAsOneThatDoesNotExist() throws Exception {
+    UUID id = insertSession("RUNNING"); // owned by "anonymous"
+    WebSocketHttpHeaders alice = new WebSocketHttpHeaders();
+    alice.setBearerAuth(ALICE_TOKEN);
+
+    Client client = connect(id.toString(), alice);
+
+    CloseStatus closed = client.closes.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+    assertThat(closed).isNotNull();
+    assertThat(closed.getCode()).isEqualTo(CloseStatus.POLICY_VIOLATION.getCode());
+    assertThat(closed.getReason()).isEqualTo("unknown session");
+    assertThat(client.messages).isEmpty();
+  }
+
+  @Test
   void closesWithPolicyViolationWhenTheIdIsNotAUuid() throws Exception {
     Client client = connect("not-a-uuid");
 
@@ -337,17 +378,26 @@ class SessionWebSocketTest extends ApiTestSupport {
   }
 
   private Client connect(String sessionId) throws Exception {
+    WebSocketHttpHeaders headers = new WebSocketHttpHeaders();
+    headers.setBearerAuth(ADMIN_TOKEN);
+    return connect(sessionId, headers);
+  }
+
+  private Client connect(String sessionId, WebSocketHttpHeaders headers) throws Exception {
     Client client = new Client();
     WebSocketSession session =
         new StandardWebSocketClient()
-            .execute(client, "ws://localhost:" + port + "/ws/sessions/" + sessionId)
+            .execute(
+                client, headers, URI.create("ws://localhost:" + port + "/ws/sessions/" + sessionId))
             .get(WAIT.toSeconds(), TimeUnit.SECONDS);
     opened.add(session);
+    client.session = session;
     return client;
   }
 
   private final class Client extends TextWebSocketHandler {
     final BlockingQueue<String> messages = new LinkedBlockingQueue<>();
+    WebSocketSession session;
     final BlockingQueue<CloseStatus> closes = new LinkedBlockingQueue<>();
 
     @Override

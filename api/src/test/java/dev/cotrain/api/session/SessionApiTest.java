@@ -352,7 +352,7 @@ class SessionApiTest extends ApiTestSupport {
                 .single())
         .isTrue();
     assertThat(defaults.path("priority").asInt()).isZero();
-    assertThat(defaults.path("owner").asText()).isEqualTo("anonymous");
+    assertThat(defaults.path("owner").asText()).isEqualTo("admin"); // the token's owner
     assertThat(defaults.path("request").path("placement").asText()).isEqualTo("spread");
   }
 
@@ -424,6 +424,129 @@ class SessionApiTest extends ApiTestSupport {
     assertThat(queue.path("waiting").get(1).path("position").asInt()).isEqualTo(2);
     assertThat(session.path("queue").path("position").asInt()).isEqualTo(2);
     assertThat(session.path("queue").path("reason").asText()).isEqualTo("queued behind position 1");
+  }
+
+  @Test
+  void withoutAValidTokenEveryApiRequestIs401ButHealthStaysOpen() throws Exception {
+    java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+    java.net.http.HttpResponse<String> none =
+        http.send(
+            java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://localhost:" + port + "/api/sessions"))
+                .build(),
+            java.net.http.HttpResponse.BodyHandlers.ofString());
+    java.net.http.HttpResponse<String> wrong =
+        http.send(
+            java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://localhost:" + port + "/api/sessions"))
+                .header("Authorization", "Bearer cotrain_revoked-or-made-up")
+                .build(),
+            java.net.http.HttpResponse.BodyHandlers.ofString());
+    java.net.http.HttpResponse<String> health =
+        http.send(
+            java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://localhost:" + port + "/actuator/health"))
+                .build(),
+            java.net.http.HttpResponse.BodyHandlers.ofString());
+
+    assertThat(none.statusCode()).isEqualTo(401);
+    assertThat(none.headers().firstValue("WWW-Authenticate")).contains("Bearer");
+    assertThat(mapper.readTree(none.body()).path("error").asText())
+        .isEqualTo("an API token is required: Authorization: Bearer <token>");
+    assertThat(wrong.statusCode()).isEqualTo(401);
+    assertThat(health.statusCode()).isEqualTo(200);
+  }
+
+  @Test
+  void anOwnerSeesAndControlsOnlyTheirOwnSessions() throws Exception {
+    String alices =
+        mapper
+            .readTree(as(ALICE_TOKEN, postTo("/api/sessions", validRequest())).getContentAsString())
+            .path("id")
+            .asText();
+    String bobs =
+        mapper
+            .readTree(as(BOB_TOKEN, postTo("/api/sessions", validRequest())).getContentAsString())
+            .path("id")
+            .asText();
+
+    JsonNode alicesList =
+        mapper.readTree(as(ALICE_TOKEN, get("/api/sessions")).getContentAsString());
+    JsonNode adminsList =
+        mapper.readTree(as(ADMIN_TOKEN, get("/api/sessions")).getContentAsString());
+
+    assertThat(alicesList.path("sessions"))
+        .extracting(n -> n.path("id").asText())
+        .containsExactly(alices);
+    assertThat(adminsList.path("sessions")).hasSize(2);
+    assertThat(as(ALICE_TOKEN, get("/api/sessions/" + alices)).getStatus()).isEqualTo(200);
+    for (String path : List.of("", "/metrics", "/events", "/system", "/syncs")) {
+      assertThat(as(ALICE_TOKEN, get("/api/sessions/" + bobs + path)).getStatus())
+          .as("GET %s of another owner's session", path)
+          .isEqualTo(404);
+    }
+    assertThat(as(ALICE_TOKEN, postTo("/api/sessions/" + bobs + "/cancel", null)).getStatus())
+        .isEqualTo(404);
+    assertThat(
+            as(ALICE_TOKEN, putTo("/api/sessions/" + bobs + "/priority", "{\"priority\": 5}"))
+                .getStatus())
+        .isEqualTo(404);
+    MockHttpServletResponse forBob =
+        as(ALICE_TOKEN, postTo("/api/sessions", validRequest().put("owner", "bob")));
+    assertThat(forBob.getStatus()).isEqualTo(400);
+    assertThat(forBob.getContentAsString()).contains("\"field\":\"owner\"");
+  }
+
+  @Test
+  void theSameIdempotencyKeyFromTwoOwnersMakesTwoSessions() throws Exception {
+    MockHttpServletResponse alices =
+        as(ALICE_TOKEN, postTo("/api/sessions", validRequest()).header("Idempotency-Key", "k-1"));
+    MockHttpServletResponse bobs =
+        as(BOB_TOKEN, postTo("/api/sessions", validRequest()).header("Idempotency-Key", "k-1"));
+
+    assertThat(alices.getStatus()).isEqualTo(201);
+    assertThat(bobs.getStatus()).isEqualTo(201);
+    assertThat(mapper.readTree(bobs.getContentAsString()).path("id"))
+        .isNotEqualTo(mapper.readTree(alices.getContentAsString()).path("id"));
+  }
+
+  @Test
+  void anAdminCreatesTokensThatWorkUntilRevoked() throws Exception {
+    MockHttpServletResponse created =
+        as(
+            ADMIN_TOKEN,
+            postTo(
+                "/api/tokens",
+                mapper.createObjectNode().put("name", "carol's laptop").put("owner", "carol")));
+    JsonNode token = mapper.readTree(created.getContentAsString());
+    String plain = token.path("token").asText();
+
+    assertThat(created.getStatus()).isEqualTo(201);
+    assertThat(plain).startsWith("cotrain_");
+    assertThat(as(plain, get("/api/sessions")).getStatus()).isEqualTo(200);
+    assertThat(
+            jdbc.sql("SELECT count(*) FROM api_tokens WHERE token_hash = :plain")
+                .param("plain", plain)
+                .query(Long.class)
+                .single())
+        .as("the token itself is not stored")
+        .isZero();
+    JsonNode carols = mapper.readTree(as(plain, get("/api/tokens")).getContentAsString());
+    assertThat(carols.path("tokens")).hasSize(1);
+    assertThat(carols.path("tokens").get(0).path("token").isNull()).isTrue();
+    assertThat(
+            as(
+                    ALICE_TOKEN,
+                    postTo(
+                        "/api/tokens",
+                        mapper.createObjectNode().put("name", "x").put("owner", "alice")))
+                .getStatus())
+        .isEqualTo(403);
+    assertThat(as(ALICE_TOKEN, deleteAt("/api/tokens/" + token.path("id").asText())).getStatus())
+        .isEqualTo(404);
+    assertThat(as(plain, deleteAt("/api/tokens/" + token.path("id").asText())).getStatus())
+        .isEqualTo(204);
+    assertThat(as(plain, get("/api/sessions")).getStatus()).isEqualTo(401);
   }
 
   @Test
@@ -642,6 +765,37 @@ class SessionApiTest extends ApiTestSupport {
     MockHttpServletResponse response = post(body);
     assertThat(response.getStatus()).isEqualTo(201);
     return mapper.readTree(response.getContentAsString()).path("id").asText();
+  }
+
+  /** Performs {@code request} with {@code token} instead of the admin's. */
+  private MockHttpServletResponse as(
+      String token,
+      org.springframework.test.web.servlet.request.MockHttpServletRequestBuilder request)
+      throws Exception {
+    return mvc.perform(request.header("Authorization", "Bearer " + token))
+        .andReturn()
+        .getResponse();
+  }
+
+  private static org.springframework.test.web.servlet.request.MockHttpServletRequestBuilder postTo(
+      String path, ObjectNode body) {
+    org.springframework.test.web.servlet.request.MockHttpServletRequestBuilder request =
+        org.springframework.test.web.servlet.request.MockMvcRequestBuilders.post(path);
+    return body == null
+        ? request
+        : request.contentType(MediaType.APPLICATION_JSON).content(body.toString());
+  }
+
+  private static org.springframework.test.web.servlet.request.MockHttpServletRequestBuilder putTo(
+      String path, String json) {
+    return org.springframework.test.web.servlet.request.MockMvcRequestBuilders.put(path)
+        .contentType(MediaType.APPLICATION_JSON)
+        .content(json);
+  }
+
+  private static org.springframework.test.web.servlet.request.MockHttpServletRequestBuilder
+      deleteAt(String path) {
+    return org.springframework.test.web.servlet.request.MockMvcRequestBuilders.delete(path);
   }
 
   private MockHttpServletResponse put(String path, String json) throws Exception {
