@@ -127,6 +127,22 @@ def test_bad_data_is_a_data_error_naming_the_path(tmp_path, content, message):
     assert str(path) in str(err.value)
 
 
+def test_a_relative_data_path_may_not_lead_out_of_datasets_raw_through_a_link(tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text(TEXT)
+    raw = tmp_path / "storage" / "datasets" / "raw"
+    (raw / "folder").mkdir(parents=True)
+    (raw / "file.txt").symlink_to(outside)
+    (raw / "folder" / "part.txt").symlink_to(outside)
+    (raw / "inside.txt").write_text(TEXT)
+    (raw / "alias.txt").symlink_to(raw / "inside.txt")
+
+    for path in ("file.txt", "folder"):
+        with pytest.raises(data.DataError, match="outside .*datasets/raw"):
+            data.prepare(_cfg(tmp_path, path))
+    assert data.prepare(_cfg(tmp_path, "alias.txt")).vocab_size > 0  # a link that stays inside
+
+
 def test_unreadable_file_and_empty_directory(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(data.DataError, match="no .txt or .jsonl files in directory"):

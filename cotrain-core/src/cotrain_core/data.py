@@ -154,11 +154,14 @@ def resolve_data_path(data_path: str, storage: Path | None) -> Path:
     return path
 
 
-def source_files(path: Path) -> list[Path]:
-    """The file itself, or every .txt / .jsonl file under a directory (sorted, hidden ones skipped)."""
+def source_files(path: Path, confine: Path | None = None) -> list[Path]:
+    """The file itself, or every .txt / .jsonl file under a directory (sorted, hidden ones skipped).
+
+    With `confine`, every file must lie inside it once symbolic links are followed: a link under
+    datasets/raw must not hand the trainer a file from elsewhere on the machine."""
     if path.is_file():
-        return [path]
-    if path.is_dir():
+        files = [path]
+    elif path.is_dir():
         files = sorted(
             p
             for p in path.rglob("*")
@@ -168,8 +171,17 @@ def source_files(path: Path) -> list[Path]:
         )
         if not files:
             raise DataError(f"data.data_path: no .txt or .jsonl files in directory {path.resolve()}")
-        return files
-    raise DataError(f"data.data_path: file not found: {path.resolve()}")
+    else:
+        raise DataError(f"data.data_path: file not found: {path.resolve()}")
+    if confine is not None:
+        root = confine.resolve()
+        for f in files:
+            if not f.resolve().is_relative_to(root):
+                raise DataError(
+                    f"data.data_path: {f} resolves to {f.resolve()}, outside {root} "
+                    "(a symbolic link may not lead out of datasets/raw)"
+                )
+    return files
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -341,8 +353,13 @@ def _process(cfg, root: Path) -> tuple[Path, dict, bool]:
     h = hashlib.sha256(f"cotrain-data-v{FORMAT_VERSION}\n".encode())
     h.update((f"bpe:{d.vocab_size}" if d.tokenizer == "bpe" else "byte").encode() + b"\n")
     if d.data_path:
-        path = resolve_data_path(d.data_path, Path(cfg.run.storage_root) if cfg.run.storage_root else None)
-        files = [(f, _read_bytes(f)) for f in source_files(path)]
+        storage = Path(cfg.run.storage_root) if cfg.run.storage_root else None
+        path = resolve_data_path(d.data_path, storage)
+        # A relative path (what the platform writes) stays inside datasets/raw; an absolute one is
+        # the choice of whoever wrote the config by hand.
+        relative = storage is not None and not Path(d.data_path).is_absolute()
+        confine = storage / "datasets" / "raw" if relative else None
+        files = [(f, _read_bytes(f)) for f in source_files(path, confine)]
         source = str(path.resolve())
         for f, raw in files:
             h.update(f"{'jsonl' if f.suffix == '.jsonl' else 'text'} {len(raw)}\n".encode() + raw)

@@ -2,6 +2,8 @@ package dev.cotrain.activities.config;
 
 import dev.cotrain.activities.storage.StorageLayout;
 import dev.cotrain.workflows.session.SessionSpec;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -125,7 +127,12 @@ final class TomlConfigWriter {
     }
   }
 
-  /** A data path names a file under datasets/raw; anything that escapes it is refused. */
+  /**
+   * A data path names a file or folder under datasets/raw; anything that escapes it is refused,
+   * also through a symbolic link when the path exists now. It is written relative, so that the
+   * trainer resolves it under its storage root and checks again, file by file, once links are
+   * followed (a link could be changed between now and then).
+   */
   private String dataPath(String requested) {
     if (requested == null || requested.isEmpty()) {
       return "";
@@ -136,6 +143,22 @@ final class TomlConfigWriter {
       throw new InvalidConfigException(
           "data.data_path: must name a file under datasets/raw, got " + requested);
     }
-    return resolved.toString();
+    if (Files.exists(resolved)) {
+      try {
+        Path real = resolved.toRealPath();
+        if (!real.startsWith(raw.toRealPath())) {
+          throw new InvalidConfigException(
+              "data.data_path: "
+                  + requested
+                  + " leads out of datasets/raw through a symbolic link (to "
+                  + real
+                  + ")");
+        }
+      } catch (IOException e) {
+        throw new InvalidConfigException(
+            "data.data_path: cannot resolve " + requested + ": " + e.getMessage());
+      }
+    }
+    return raw.relativize(resolved).toString();
   }
 }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cotrain.activities.storage.StorageLayout;
 import dev.cotrain.workflows.session.SessionSpec;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
@@ -69,8 +70,8 @@ class TomlConfigWriterTest {
         .isEqualTo(root.resolve("models/final").resolve(ID).toString());
     assertThat(parsed.getString("checkpoint.output_path"))
         .isEqualTo(root.resolve("models/checkpoints").resolve(ID).toString());
-    assertThat(parsed.getString("data.data_path"))
-        .isEqualTo(root.resolve("datasets/raw/corpus/tiny.txt").toString());
+    // Relative: the trainer resolves it under run.storage_root's datasets/raw and checks it there.
+    assertThat(parsed.getString("data.data_path")).isEqualTo("corpus/tiny.txt");
     assertThat(parsed.getLong("train.batch_size")).isEqualTo(8L);
   }
 
@@ -111,6 +112,18 @@ class TomlConfigWriterTest {
           .isInstanceOf(InvalidConfigException.class)
           .hasMessageStartingWith("data.data_path:");
     }
+  }
+
+  @Test
+  void dataPathThatLeadsOutOfTheRawDatasetsThroughALinkIsRefused() throws Exception {
+    StorageLayout layout = new StorageLayout(root).create();
+    Path outside = Files.writeString(root.resolve("secret.txt"), "not for training");
+    Files.createSymbolicLink(layout.rawDatasets().resolve("link.txt"), outside);
+    TomlConfigWriter writer = new TomlConfigWriter(layout);
+
+    assertThatThrownBy(() -> writer.render(ID, spec("tiny", "link.txt")))
+        .isInstanceOf(InvalidConfigException.class)
+        .hasMessageStartingWith("data.data_path: link.txt leads out of datasets/raw");
   }
 
   @Test
