@@ -44,7 +44,7 @@ def submit(api: str, token: str, body: bytes) -> dict:
         try:
             error = json.loads(detail)
             fields = "; ".join(f"{f['field']}: {f['message']}" for f in error.get("fields", []))
-            detail = error.get("error", detail) + (f" ({fields})" if fields else "")
+            detail = error.get("detail", detail) + (f" ({fields})" if fields else "")
         except (ValueError, KeyError, TypeError):
             pass
         print(f"the API refused the session ({e.code}): {detail}", file=sys.stderr)

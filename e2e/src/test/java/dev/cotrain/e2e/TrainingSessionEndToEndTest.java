@@ -480,7 +480,7 @@ class TrainingSessionEndToEndTest {
 
     JsonNode refused = post("/api/sessions/" + id + "/pause", 409);
 
-    assertThat(refused.get("error").asText())
+    assertThat(refused.get("detail").asText())
         .isEqualTo("cannot pause the session: it is COMPLETED");
   }
 
@@ -495,7 +495,7 @@ class TrainingSessionEndToEndTest {
 
     assertThat(Stack.processesOf(id)).isEmpty();
     assertThat(eventStatuses(id)).endsWith("CANCELLING", "CANCELLED");
-    assertThat(post("/api/sessions/" + id + "/resume", 409).get("error").asText())
+    assertThat(post("/api/sessions/" + id + "/resume", 409).get("detail").asText())
         .isEqualTo("cannot resume the session: it is CANCELLED");
   }
 

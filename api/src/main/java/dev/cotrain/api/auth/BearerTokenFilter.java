@@ -9,6 +9,7 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.util.Optional;
 import org.springframework.http.HttpHeaders;
+import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.web.filter.OncePerRequestFilter;
 
@@ -35,13 +36,15 @@ public class BearerTokenFilter extends OncePerRequestFilter {
     if (caller.isEmpty()) {
       response.setStatus(HttpServletResponse.SC_UNAUTHORIZED);
       response.setHeader(HttpHeaders.WWW_AUTHENTICATE, "Bearer");
-      response.setContentType(MediaType.APPLICATION_JSON_VALUE);
+      response.setContentType(MediaType.APPLICATION_PROBLEM_JSON_VALUE);
       mapper.writeValue(
           response.getOutputStream(),
           ApiError.of(
+              HttpStatus.UNAUTHORIZED,
               request.getHeader(HttpHeaders.AUTHORIZATION) == null
                   ? "an API token is required: Authorization: Bearer <token>"
-                  : "the API token is unknown or revoked"));
+                  : "the API token is unknown or revoked",
+              request.getRequestURI()));
       return;
     }
     request.setAttribute(Caller.ATTRIBUTE, caller.get());

@@ -12,11 +12,11 @@ public class ApiException extends RuntimeException {
   private final ApiError body;
 
   public ApiException(HttpStatus status, String error) {
-    this(status, ApiError.of(error));
+    this(status, ApiError.of(status, error, null));
   }
 
   private ApiException(HttpStatus status, ApiError body) {
-    super(body.error());
+    super(body.detail());
     this.status = status;
     this.body = body;
   }
@@ -25,7 +25,11 @@ public class ApiException extends RuntimeException {
   public static ApiException badField(String field, String message) {
     return new ApiException(
         HttpStatus.BAD_REQUEST,
-        ApiError.validation(List.of(new ApiError.FieldMessage(field, message))));
+        ApiError.of(
+            HttpStatus.BAD_REQUEST,
+            VALIDATION_FAILED,
+            null,
+            List.of(new ApiError.FieldMessage(field, message))));
   }
 
   public static ApiException notFound(String error) {

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import dev.cotrain.api.error.ApiError.FieldMessage;
+import jakarta.servlet.http.HttpServletRequest;
 import java.util.Comparator;
 import java.util.List;
 import java.util.UUID;
@@ -14,6 +15,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.HttpStatusCode;
+import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.http.converter.HttpMessageNotReadableException;
 import org.springframework.web.ErrorResponse;
@@ -23,15 +25,24 @@ import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
 import org.springframework.web.method.annotation.MethodArgumentTypeMismatchException;
 
-/** Turns every failure into an {@link ApiError} body; no stack trace ever reaches a client. */
+/**
+ * Turns every failure into an {@link ApiError} body ({@code application/problem+json}); no stack
+ * trace ever reaches a client.
+ */
 @RestControllerAdvice
 class ApiExceptionHandler {
+
+  private final HttpServletRequest request;
+
+  ApiExceptionHandler(HttpServletRequest request) {
+    this.request = request;
+  }
 
   private static final Logger log = LoggerFactory.getLogger(ApiExceptionHandler.class);
 
   @ExceptionHandler(ApiException.class)
   ResponseEntity<ApiError> api(ApiException e) {
-    return ResponseEntity.status(e.status()).body(e.body());
+    return problem(e.body().at(request.getRequestURI()));
   }
 
   @ExceptionHandler(MethodArgumentNotValidException.class)
@@ -91,15 +102,26 @@ class ApiExceptionHandler {
       HttpStatus resolved = HttpStatus.resolve(status.value());
       String reason =
           resolved == null ? "request failed" : resolved.getReasonPhrase().toLowerCase();
-      return ResponseEntity.status(status).body(ApiError.of(reason));
+      return problem(ApiError.of(status, reason, request.getRequestURI()));
     }
     log.error("Unexpected failure while handling a request", e);
-    return ResponseEntity.status(HttpStatus.INTERNAL_SERVER_ERROR)
-        .body(ApiError.of("internal error"));
+    return problem(
+        ApiError.of(HttpStatus.INTERNAL_SERVER_ERROR, "internal error", request.getRequestURI()));
   }
 
-  private static ResponseEntity<ApiError> badRequest(List<FieldMessage> fields) {
-    return ResponseEntity.badRequest().body(ApiError.validation(fields));
+  private ResponseEntity<ApiError> badRequest(List<FieldMessage> fields) {
+    return problem(
+        ApiError.of(
+            HttpStatus.BAD_REQUEST,
+            ApiException.VALIDATION_FAILED,
+            request.getRequestURI(),
+            fields));
+  }
+
+  private static ResponseEntity<ApiError> problem(ApiError body) {
+    return ResponseEntity.status(body.status())
+        .contentType(MediaType.APPLICATION_PROBLEM_JSON)
+        .body(body);
   }
 
   /** The JSON path with dots ({@code trainingConfig.batchSize}), {@code ""} at the top level. */

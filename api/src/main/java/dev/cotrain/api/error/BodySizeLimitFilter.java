@@ -49,25 +49,29 @@ class BodySizeLimitFilter extends OncePerRequestFilter {
       HttpServletRequest request, HttpServletResponse response, FilterChain chain)
       throws ServletException, IOException {
     if (request.getContentLengthLong() > MAX_BODY_BYTES) {
-      tooLarge(response);
+      tooLarge(request, response);
       return;
     }
     byte[] body = request.getInputStream().readNBytes(MAX_BODY_BYTES + 1);
     if (body.length > MAX_BODY_BYTES) {
-      tooLarge(response);
+      tooLarge(request, response);
       return;
     }
     chain.doFilter(new BufferedBodyRequest(request, body), response);
   }
 
-  private void tooLarge(HttpServletResponse response) throws IOException {
+  private void tooLarge(HttpServletRequest request, HttpServletResponse response)
+      throws IOException {
     response.setStatus(HttpStatus.PAYLOAD_TOO_LARGE.value());
-    response.setContentType(MediaType.APPLICATION_JSON_VALUE);
+    response.setContentType(MediaType.APPLICATION_PROBLEM_JSON_VALUE);
     // The rest of an oversized body is not read; close the connection rather than drain it.
     response.setHeader("Connection", "close");
     mapper.writeValue(
         response.getOutputStream(),
-        ApiError.of("request body is larger than " + MAX_BODY_BYTES + " bytes"));
+        ApiError.of(
+            HttpStatus.PAYLOAD_TOO_LARGE,
+            "request body is larger than " + MAX_BODY_BYTES + " bytes",
+            request.getRequestURI()));
   }
 
   private static final class BufferedBodyRequest extends HttpServletRequestWrapper {

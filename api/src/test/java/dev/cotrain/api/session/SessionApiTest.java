@@ -180,7 +180,7 @@ class SessionApiTest extends ApiTestSupport {
 
     assertThat(response.getStatus()).isEqualTo(503);
     JsonNode error = mapper.readTree(response.getContentAsString());
-    assertThat(error.path("error").asText())
+    assertThat(error.path("detail").asText())
         .isEqualTo("could not start the session's workflow: UNAVAILABLE: io exception");
     // A row without its workflow would never move; a retry (same Idempotency-Key) starts afresh.
     assertThat(jdbc.sql("SELECT count(*) FROM sessions").query(Long.class).single()).isZero();
@@ -270,7 +270,7 @@ class SessionApiTest extends ApiTestSupport {
     MockHttpServletResponse response = post(other, "key-2");
 
     assertThat(response.getStatus()).isEqualTo(409);
-    assertThat(mapper.readTree(response.getContentAsString()).path("error").asText())
+    assertThat(mapper.readTree(response.getContentAsString()).path("detail").asText())
         .isEqualTo("Idempotency-Key key-2 was used for a different request");
   }
 
@@ -317,7 +317,7 @@ class SessionApiTest extends ApiTestSupport {
     MockHttpServletResponse response = postEmpty("/api/sessions/" + id + "/resume");
 
     assertThat(response.getStatus()).isEqualTo(409);
-    assertThat(mapper.readTree(response.getContentAsString()).path("error").asText())
+    assertThat(mapper.readTree(response.getContentAsString()).path("detail").asText())
         .isEqualTo("cannot resume the session: it is RUNNING, not PAUSED");
   }
 
@@ -329,7 +329,7 @@ class SessionApiTest extends ApiTestSupport {
     MockHttpServletResponse response = postEmpty("/api/sessions/" + id + "/pause");
 
     assertThat(response.getStatus()).isEqualTo(409);
-    assertThat(mapper.readTree(response.getContentAsString()).path("error").asText())
+    assertThat(mapper.readTree(response.getContentAsString()).path("detail").asText())
         .isEqualTo("cannot pause the session: it is COMPLETED");
     verify(workflowClient, never()).newUntypedWorkflowStub("session-" + id);
   }
@@ -383,7 +383,7 @@ class SessionApiTest extends ApiTestSupport {
         put("/api/sessions/" + UUID.randomUUID() + "/priority", "{\"priority\": 1}");
 
     assertThat(ended.getStatus()).isEqualTo(409);
-    assertThat(mapper.readTree(ended.getContentAsString()).path("error").asText())
+    assertThat(mapper.readTree(ended.getContentAsString()).path("detail").asText())
         .isEqualTo("cannot change the priority of the session: it is COMPLETED");
     assertThat(tooHigh.getStatus()).isEqualTo(400);
     assertThat(tooHigh.getContentAsString()).contains("\"field\":\"priority\"");
@@ -451,7 +451,7 @@ class SessionApiTest extends ApiTestSupport {
 
     assertThat(none.statusCode()).isEqualTo(401);
     assertThat(none.headers().firstValue("WWW-Authenticate")).contains("Bearer");
-    assertThat(mapper.readTree(none.body()).path("error").asText())
+    assertThat(mapper.readTree(none.body()).path("detail").asText())
         .isEqualTo("an API token is required: Authorization: Bearer <token>");
     assertThat(wrong.statusCode()).isEqualTo(401);
     assertThat(health.statusCode()).isEqualTo(200);
@@ -657,7 +657,7 @@ class SessionApiTest extends ApiTestSupport {
   void getAnswers404ForAnUnknownSession() throws Exception {
     JsonNode error = getJson("/api/sessions/" + UUID.randomUUID(), 404);
 
-    assertThat(error.path("error").asText()).endsWith("not found");
+    assertThat(error.path("detail").asText()).endsWith("not found");
   }
 
   @Test

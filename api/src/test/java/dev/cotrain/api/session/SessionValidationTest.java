@@ -250,7 +250,7 @@ class SessionValidationTest extends ApiTestSupport {
 
     JsonNode error = postExpecting(mapper.writeValueAsString(body), 400);
 
-    assertThat(error.path("error").asText()).isEqualTo("validation failed");
+    assertThat(error.path("detail").asText()).isEqualTo("validation failed");
     assertThat(error.path("fields"))
         .anySatisfy(
             f -> {
@@ -314,7 +314,7 @@ class SessionValidationTest extends ApiTestSupport {
 
     JsonNode error = postExpecting(mapper.writeValueAsString(body), 413);
 
-    assertThat(error.path("error").asText()).contains("larger than 65536 bytes");
+    assertThat(error.path("detail").asText()).contains("larger than 65536 bytes");
     assertNothingCreated();
   }
 
@@ -333,7 +333,7 @@ class SessionValidationTest extends ApiTestSupport {
         HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofString());
 
     assertThat(response.statusCode()).isEqualTo(413);
-    assertThat(mapper.readTree(response.body()).path("error").asText())
+    assertThat(mapper.readTree(response.body()).path("detail").asText())
         .contains("larger than 65536 bytes");
     assertNothingCreated();
   }
@@ -344,8 +344,12 @@ class SessionValidationTest extends ApiTestSupport {
             .andReturn()
             .getResponse();
     assertThat(response.getStatus()).as(response.getContentAsString()).isEqualTo(status);
-    assertThat(response.getContentType()).startsWith(MediaType.APPLICATION_JSON_VALUE);
-    return mapper.readTree(response.getContentAsString());
+    assertThat(response.getContentType()).startsWith(MediaType.APPLICATION_PROBLEM_JSON_VALUE);
+    JsonNode problem = mapper.readTree(response.getContentAsString());
+    assertThat(problem.path("status").asInt()).isEqualTo(status);
+    assertThat(problem.path("type").asText()).isEqualTo("about:blank");
+    assertThat(problem.path("instance").asText()).isEqualTo("/api/sessions");
+    return problem;
   }
 
   private void assertNothingCreated() {
