@@ -22,7 +22,6 @@ import org.springframework.web.bind.annotation.RestController;
 @RequestMapping(path = "/api/sessions", produces = MediaType.APPLICATION_JSON_VALUE)
 class SessionController {
 
-  static final int MAX_LIST_LIMIT = 200;
   static final int MAX_METRICS_LIMIT = 10_000;
   static final int MAX_EVENTS_LIMIT = 1_000;
 
@@ -130,18 +129,24 @@ class SessionController {
     return sessions.find(id, caller);
   }
 
+  /**
+   * Sessions matching the filters (statuses separated by commas, owner, model type, strategy, a
+   * case-insensitive part of the name), in the asked order, a page at a time: pass the answer's
+   * {@code nextCursor} as {@code cursor} for the next page.
+   */
   @GetMapping
   SessionListResponse list(
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
+      @RequestParam(required = false) String status,
+      @RequestParam(required = false) String owner,
+      @RequestParam(required = false) String modelType,
+      @RequestParam(required = false) String strategy,
+      @RequestParam(required = false) String q,
+      @RequestParam(defaultValue = "-createdAt") String sort,
       @RequestParam(defaultValue = "50") int limit,
-      @RequestParam(defaultValue = "0") long offset) {
-    if (limit < 1 || limit > MAX_LIST_LIMIT) {
-      throw ApiException.badField("limit", "must be between 1 and " + MAX_LIST_LIMIT);
-    }
-    if (offset < 0) {
-      throw ApiException.badField("offset", "must be at least 0");
-    }
-    return new SessionListResponse(sessions.list(limit, offset, caller));
+      @RequestParam(required = false) String cursor) {
+    return sessions.list(
+        SessionQuery.of(status, owner, modelType, strategy, q, sort, limit, cursor), caller);
   }
 
   @GetMapping("/{id}/metrics")

@@ -2,5 +2,8 @@ package dev.cotrain.api.session;
 
 import java.util.List;
 
-/** {@code GET /api/sessions}: newest first. */
-record SessionListResponse(List<SessionResponse> sessions) {}
+/**
+ * {@code GET /api/sessions}: one page in the asked order; {@code total} counts every matching
+ * session; {@code nextCursor}, when more follow, fetches the next page.
+ */
+record SessionListResponse(List<SessionResponse> sessions, long total, String nextCursor) {}

@@ -9,7 +9,9 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Instant;
 import java.time.OffsetDateTime;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import javax.sql.DataSource;
@@ -220,17 +222,77 @@ public class SessionRepository {
   }
 
   /** Newest first. */
-  /** Newest first; only {@code owner}'s sessions unless it is null. */
-  List<SessionRow> list(int limit, long offset, String owner) {
-    return jdbc.sql(
-            SELECT_SESSION
-                + " WHERE (CAST(:owner AS text) IS NULL OR s.owner = :owner)"
-                + " ORDER BY s.created_at DESC, s.id LIMIT :limit OFFSET :offset")
-        .param("owner", owner)
-        .param("limit", limit)
-        .param("offset", offset)
-        .query(SessionRepository::session)
-        .list();
+  /** One page of a list: its rows, whether more follow, and how many match in all. */
+  record Page(List<SessionRow> rows, boolean more, long total) {}
+
+  /**
+   * The sessions matching {@code query}, one page of them after its cursor, in its order; only
+   * {@code scope}'s sessions unless it is null (an admin).
+   */
+  Page list(SessionQuery query, String scope) {
+    StringBuilder where = new StringBuilder(" WHERE true");
+    Map<String, Object> params = new HashMap<>();
+    if (scope != null) {
+      where.append(" AND s.owner = :scope");
+      params.put("scope", scope);
+    }
+    if (query.owner() != null) {
+      where.append(" AND s.owner = :owner");
+      params.put("owner", query.owner());
+    }
+    if (!query.statuses().isEmpty()) {
+      where.append(" AND s.status IN (:statuses)");
+      params.put("statuses", query.statuses());
+    }
+    if (query.modelType() != null) {
+      where.append(" AND s.request->'modelConfig'->>'type' = :modelType");
+      params.put("modelType", query.modelType());
+    }
+    if (query.strategy() != null) {
+      where.append(" AND s.request->'distributedConfig'->>'strategy' = :strategy");
+      params.put("strategy", query.strategy());
+    }
+    if (query.nameContains() != null) {
+      where.append(" AND strpos(lower(s.name), lower(:q)) > 0");
+      params.put("q", query.nameContains());
+    }
+    long total =
+        jdbc.sql("SELECT count(*) FROM sessions s" + where)
+            .params(params)
+            .query(Long.class)
+            .single();
+    SessionQuery.Sort sort = query.sort();
+    if (query.after() != null) {
+      String value =
+          sort.column.equals("s.created_at") ? "CAST(:afterValue AS timestamptz)" : ":afterValue";
+      where
+          .append(" AND (")
+          .append(sort.column)
+          .append(", s.id) ")
+          .append(sort.descending ? "<" : ">")
+          .append(" (")
+          .append(value)
+          .append(", :afterId)");
+      params.put("afterValue", query.after().value());
+      params.put("afterId", query.after().id());
+    }
+    String direction = sort.descending ? " DESC" : " ASC";
+    params.put("limit", query.limit() + 1);
+    List<SessionRow> rows =
+        jdbc.sql(
+                SELECT_SESSION
+                    + where
+                    + " ORDER BY "
+                    + sort.column
+                    + direction
+                    + ", s.id"
+                    + direction
+                    + " LIMIT :limit")
+            .params(params)
+            .query(SessionRepository::session)
+            .list();
+    boolean more = rows.size() > query.limit();
+    return new Page(more ? rows.subList(0, query.limit()) : rows, more, total);
   }
 
   /** Steps after {@code afterStep}, in step order, at most {@code limit}. */

@@ -239,10 +239,18 @@ class SessionService {
         .orElseThrow(() -> ApiException.notFound("session " + id + " not found"));
   }
 
-  List<SessionResponse> list(int limit, long offset, Caller caller) {
-    return repository.list(limit, offset, caller.ownerFilter()).stream()
-        .map(row -> SessionResponse.of(row, tree(row.request())))
-        .toList();
+  SessionListResponse list(SessionQuery query, Caller caller) {
+    SessionRepository.Page page = repository.list(query, caller.ownerFilter());
+    List<SessionResponse> sessions =
+        page.rows().stream().map(row -> SessionResponse.of(row, tree(row.request()))).toList();
+    String next = null;
+    if (page.more()) {
+      SessionRow last = page.rows().get(page.rows().size() - 1);
+      next =
+          new SessionQuery.Cursor(query.sort().parameter, query.sort().valueOf(last), last.id())
+              .encode();
+    }
+    return new SessionListResponse(sessions, page.total(), next);
   }
 
   /**

@@ -669,24 +669,77 @@ class SessionApiTest extends ApiTestSupport {
   }
 
   @Test
-  void listReturnsNewestFirstWithLimitAndOffset() throws Exception {
+  void listReturnsNewestFirstAPageAtATimeWithTheTotal() throws Exception {
     create("oldest");
     create("middle");
     create("newest");
 
+    JsonNode first = getJson("/api/sessions?limit=2", 200);
+    JsonNode second =
+        getJson("/api/sessions?limit=2&cursor=" + first.path("nextCursor").asText(), 200);
+
     assertThat(names(getJson("/api/sessions", 200))).containsExactly("newest", "middle", "oldest");
-    assertThat(names(getJson("/api/sessions?limit=2", 200))).containsExactly("newest", "middle");
-    assertThat(names(getJson("/api/sessions?limit=2&offset=2", 200))).containsExactly("oldest");
+    assertThat(names(first)).containsExactly("newest", "middle");
+    assertThat(first.path("total").asLong()).isEqualTo(3);
+    assertThat(names(second)).containsExactly("oldest");
+    assertThat(second.path("nextCursor").isNull()).isTrue();
+    assertThat(names(getJson("/api/sessions?sort=name", 200)))
+        .containsExactly("middle", "newest", "oldest");
+    JsonNode byName = getJson("/api/sessions?sort=-name&limit=1", 200);
+    assertThat(names(byName)).containsExactly("oldest");
+    assertThat(
+            names(
+                getJson(
+                    "/api/sessions?sort=-name&limit=5&cursor=" + byName.path("nextCursor").asText(),
+                    200)))
+        .containsExactly("newest", "middle");
   }
 
   @Test
-  void listRefusesALimitOutOfRange() throws Exception {
+  void listFiltersByStatusOwnerModelStrategyAndName() throws Exception {
+    String tiny = create("Tiny Llama");
+    create("big bert");
+    jdbc.sql("UPDATE sessions SET status = 'RUNNING' WHERE id = ?::uuid").param(tiny).update();
+    ObjectNode diloco = validRequest().put("name", "islands").put("owner", "bob");
+    ((ObjectNode) diloco.get("distributedConfig")).put("strategy", "diloco");
+    ((ObjectNode) diloco.get("modelConfig")).put("type", "llama3");
+    assertThat(post(diloco).getStatus()).isEqualTo(201);
+
+    assertThat(names(getJson("/api/sessions?status=RUNNING", 200))).containsExactly("Tiny Llama");
+    assertThat(names(getJson("/api/sessions?status=QUEUED,RUNNING&q=LLAMA", 200)))
+        .containsExactly("Tiny Llama");
+    assertThat(names(getJson("/api/sessions?owner=bob", 200))).containsExactly("islands");
+    assertThat(names(getJson("/api/sessions?strategy=diloco", 200))).containsExactly("islands");
+    JsonNode llama3 = getJson("/api/sessions?modelType=llama3", 200);
+    assertThat(names(llama3)).containsExactly("islands");
+    assertThat(llama3.path("total").asLong()).isEqualTo(1);
+    assertThat(names(getJson("/api/sessions?q=%25", 200))).isEmpty(); // no LIKE wildcards
+  }
+
+  @Test
+  void listRefusesBadParametersNamingThem() throws Exception {
     for (String limit : List.of("0", "201", "x")) {
       JsonNode error = getJson("/api/sessions?limit=" + limit, 400);
       assertThat(error.path("fields").get(0).path("field").asText()).isEqualTo("limit");
     }
-    assertThat(getJson("/api/sessions?offset=-1", 400).path("fields").get(0).path("field").asText())
-        .isEqualTo("offset");
+    for (String parameter :
+        List.of(
+            "status=DONE",
+            "modelType=gpt2",
+            "strategy=zero3",
+            "sort=size",
+            "cursor=not-a-cursor",
+            "q=" + "x".repeat(201))) {
+      String name = parameter.substring(0, parameter.indexOf('='));
+      assertThat(
+              getJson("/api/sessions?" + parameter, 400)
+                  .path("fields")
+                  .get(0)
+                  .path("field")
+                  .asText())
+          .as(parameter)
+          .isEqualTo(name);
+    }
   }
 
   @Test
