@@ -161,4 +161,30 @@ class SessionController {
     sessions.find(id, caller);
     return new MetricsResponse(id, repository.metrics(id, afterStep, limit));
   }
+
+  /**
+   * A chart's view of the steps {@code fromStep}..{@code toStep} (all by default): at most {@code
+   * points} buckets, each with the loss's minimum, maximum and last value, so that spikes stay
+   * visible.
+   */
+  @GetMapping("/{id}/metrics/downsampled")
+  DownsampledMetricsResponse downsampledMetrics(
+      @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
+      @PathVariable UUID id,
+      @RequestParam(defaultValue = "500") int points,
+      @RequestParam(defaultValue = "0") long fromStep,
+      @RequestParam(defaultValue = "" + Long.MAX_VALUE) long toStep) {
+    if (points < 1 || points > MAX_METRICS_LIMIT) {
+      throw ApiException.badField("points", "must be between 1 and " + MAX_METRICS_LIMIT);
+    }
+    if (fromStep < 0) {
+      throw ApiException.badField("fromStep", "must be at least 0");
+    }
+    if (toStep < fromStep) {
+      throw ApiException.badField("toStep", "must be at least fromStep");
+    }
+    sessions.find(id, caller);
+    return new DownsampledMetricsResponse(
+        id, repository.downsampledMetrics(id, fromStep, toStep, points));
+  }
 }

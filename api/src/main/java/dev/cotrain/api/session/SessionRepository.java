@@ -295,6 +295,46 @@ public class SessionRepository {
     return new Page(more ? rows.subList(0, query.limit()) : rows, more, total);
   }
 
+  /**
+   * The steps {@code fromStep}..{@code toStep} in at most {@code points} buckets of equal step
+   * width (over the steps that exist), in step order.
+   */
+  List<MetricBucket> downsampledMetrics(UUID id, long fromStep, long toStep, int points) {
+    return jdbc.sql(
+            """
+            WITH r AS (
+                SELECT * FROM metrics
+                 WHERE session_id = :id AND step BETWEEN :fromStep AND :toStep),
+            span AS (SELECT min(step) AS lo, max(step) AS hi FROM r)
+            SELECT min(step) AS from_step, max(step) AS to_step, count(*) AS steps,
+                   min(loss) AS min_loss, max(loss) AS max_loss,
+                   (array_agg(loss ORDER BY step DESC))[1] AS last_loss,
+                   (array_agg(accuracy ORDER BY step DESC))[1] AS last_accuracy,
+                   (array_agg(learning_rate ORDER BY step DESC))[1] AS last_lr,
+                   (array_agg(tokens_per_s ORDER BY step DESC))[1] AS last_tps
+              FROM r, span
+             GROUP BY width_bucket(step, span.lo, span.hi + 1, :points)
+             ORDER BY from_step
+            """)
+        .param("id", id)
+        .param("fromStep", fromStep)
+        .param("toStep", toStep)
+        .param("points", points)
+        .query(
+            (rs, n) ->
+                new MetricBucket(
+                    rs.getLong("from_step"),
+                    rs.getLong("to_step"),
+                    rs.getInt("steps"),
+                    rs.getDouble("min_loss"),
+                    rs.getDouble("max_loss"),
+                    rs.getDouble("last_loss"),
+                    rs.getObject("last_accuracy", Double.class),
+                    rs.getObject("last_lr", Double.class),
+                    rs.getObject("last_tps", Double.class)))
+        .list();
+  }
+
   /** Steps after {@code afterStep}, in step order, at most {@code limit}. */
   List<MetricRow> metrics(UUID id, long afterStep, int limit) {
     return jdbc.sql(

@@ -760,6 +760,49 @@ class SessionApiTest extends ApiTestSupport {
   }
 
   @Test
+  void downsampledMetricsKeepEveryBucketsMinimumMaximumAndLastLoss() throws Exception {
+    String id = create("a long run");
+    for (long step = 1; step <= 1000; step++) {
+      double loss = step == 437 ? 99.0 : 5.0 - step / 1000.0; // one spike
+      jdbc.sql(
+              """
+              INSERT INTO metrics (session_id, step, total_steps, epoch, loss, learning_rate)
+              VALUES (CAST(:id AS uuid), :step, 1000, 1, :loss, :step * 0.001)
+              """)
+          .param("id", id)
+          .param("step", step)
+          .param("loss", loss)
+          .update();
+    }
+
+    JsonNode all = getJson("/api/sessions/" + id + "/metrics/downsampled?points=10", 200);
+    JsonNode range =
+        getJson(
+            "/api/sessions/" + id + "/metrics/downsampled?points=4&fromStep=101&toStep=200", 200);
+
+    JsonNode buckets = all.path("buckets");
+    assertThat(buckets).hasSize(10);
+    assertThat(buckets.get(0).path("fromStep").asLong()).isEqualTo(1);
+    assertThat(buckets.get(9).path("toStep").asLong()).isEqualTo(1000);
+    assertThat(buckets).extracting(b -> b.path("steps").asInt()).allMatch(n -> n == 100);
+    JsonNode spiky = buckets.get(4); // steps 401..500
+    assertThat(spiky.path("maxLoss").asDouble()).isEqualTo(99.0);
+    assertThat(spiky.path("lastLoss").asDouble()).isEqualTo(4.5);
+    assertThat(spiky.path("minLoss").asDouble()).isEqualTo(4.5);
+    assertThat(spiky.path("lastLearningRate").asDouble()).isEqualTo(0.5);
+    assertThat(range.path("buckets")).hasSize(4);
+    assertThat(range.path("buckets").get(0).path("fromStep").asLong()).isEqualTo(101);
+    assertThat(range.path("buckets").get(3).path("toStep").asLong()).isEqualTo(200);
+    assertThat(
+            getJson("/api/sessions/" + id + "/metrics/downsampled?points=0", 400)
+                .path("fields")
+                .get(0)
+                .path("field")
+                .asText())
+        .isEqualTo("points");
+  }
+
+  @Test
   void metricsAreListedInStepOrder() throws Exception {
     String id = create("with metrics");
     for (long step : List.of(3L, 1L, 2L)) {

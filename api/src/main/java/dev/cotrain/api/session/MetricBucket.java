@@ -1,0 +1,17 @@
+package dev.cotrain.api.session;
+
+/**
+ * The steps {@code fromStep}..{@code toStep} of a downsampled curve: the loss's minimum, maximum
+ * and last value in the bucket (so that a spike stays visible however few points are drawn), and
+ * the last value of the other series.
+ */
+record MetricBucket(
+    long fromStep,
+    long toStep,
+    int steps,
+    double minLoss,
+    double maxLoss,
+    double lastLoss,
+    Double lastAccuracy,
+    Double lastLearningRate,
+    Double lastTokensPerSecond) {}
