@@ -162,6 +162,13 @@ class SessionController {
     return new MetricsResponse(id, repository.metrics(id, afterStep, limit));
   }
 
+  @GetMapping("/{id}/checkpoints")
+  CheckpointsResponse checkpoints(
+      @RequestAttribute(Caller.ATTRIBUTE) Caller caller, @PathVariable UUID id) {
+    sessions.find(id, caller);
+    return new CheckpointsResponse(id, repository.checkpoints(id));
+  }
+
   /**
    * A chart's view of the steps {@code fromStep}..{@code toStep} (all by default): at most {@code
    * points} buckets, each with the loss's minimum, maximum and last value, so that spikes stay

@@ -335,6 +335,21 @@ public class SessionRepository {
         .list();
   }
 
+  /** The session's checkpoints in step order. */
+  List<CheckpointsResponse.Checkpoint> checkpoints(UUID id) {
+    return jdbc.sql(
+            "SELECT step, path, bytes, created_at FROM checkpoints WHERE session_id = :id ORDER BY step")
+        .param("id", id)
+        .query(
+            (rs, n) ->
+                new CheckpointsResponse.Checkpoint(
+                    rs.getLong("step"),
+                    rs.getString("path"),
+                    rs.getLong("bytes"),
+                    instant(rs, "created_at")))
+        .list();
+  }
+
   /** Steps after {@code afterStep}, in step order, at most {@code limit}. */
   List<MetricRow> metrics(UUID id, long afterStep, int limit) {
     return jdbc.sql(

@@ -803,6 +803,27 @@ class SessionApiTest extends ApiTestSupport {
   }
 
   @Test
+  void checkpointsAreListedInStepOrder() throws Exception {
+    String id = create("with checkpoints");
+    for (long step : List.of(20L, 10L)) {
+      jdbc.sql(
+              "INSERT INTO checkpoints (session_id, step, path, bytes)"
+                  + " VALUES (CAST(:id AS uuid), :step, :path, 1234)")
+          .param("id", id)
+          .param("step", step)
+          .param("path", "/s/models/checkpoints/" + id + "/step-" + step)
+          .update();
+    }
+
+    JsonNode checkpoints = getJson("/api/sessions/" + id + "/checkpoints", 200).path("checkpoints");
+
+    assertThat(checkpoints.findValuesAsText("step")).containsExactly("10", "20");
+    assertThat(checkpoints.get(1).path("path").asText()).endsWith("/step-20");
+    assertThat(checkpoints.get(1).path("bytes").asLong()).isEqualTo(1234);
+    assertThat(getJson("/api/sessions/" + UUID.randomUUID() + "/checkpoints", 404)).isNotNull();
+  }
+
+  @Test
   void metricsAreListedInStepOrder() throws Exception {
     String id = create("with metrics");
     for (long step : List.of(3L, 1L, 2L)) {
