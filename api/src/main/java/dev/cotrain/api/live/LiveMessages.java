@@ -12,7 +12,15 @@ final class LiveMessages {
   static final String SYNC = "diloco.sync";
   static final String QUEUE = "session.queue";
 
+  /** Not a message type: the queue kind of catch-up progress, which is never coalesced. */
+  static final String CATCH_UP = "catch-up";
+
   private LiveMessages() {}
+
+  /** Every message names its type. */
+  interface Message {
+    String type();
+  }
 
   /** {@code progress} is a percentage (0..100). */
   record TrainingProgress(
@@ -25,7 +33,8 @@ final class LiveMessages {
       Double loss,
       Integer participants,
       Metrics metrics,
-      Double tokensPerSecond) {}
+      Double tokensPerSecond)
+      implements Message {}
 
   record Metrics(Double accuracy, Double learningRate, Integer batchSize) {}
 
@@ -48,7 +57,8 @@ final class LiveMessages {
       String message,
       boolean messageCut,
       Long eventId,
-      String at) {}
+      String at)
+      implements Message {}
 
   /**
    * A machine sample of one node of the trainer (about every 30 s): its first rank's CPU (100 = one
@@ -66,7 +76,8 @@ final class LiveMessages {
       Long diskWriteBytes,
       Long netSentBytes,
       Long netRecvBytes,
-      List<SessionEvent.Gpu> gpus) {}
+      List<SessionEvent.Gpu> gpus)
+      implements Message {}
 
   /** A DiLoCo outer step: who took part, how many bytes each all-reduced, how long it took. */
   record DilocoSync(
@@ -76,8 +87,10 @@ final class LiveMessages {
       long step,
       int participants,
       long bytes,
-      double seconds) {}
+      double seconds)
+      implements Message {}
 
   /** A waiting session's place in the queue: {@code position} from 1, and what it waits for. */
-  record QueuePosition(String type, String sessionId, int position, String reason) {}
+  record QueuePosition(String type, String sessionId, int position, String reason)
+      implements Message {}
 }

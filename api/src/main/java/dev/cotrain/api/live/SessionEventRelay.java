@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cotrain.api.auth.Caller;
+import dev.cotrain.api.session.MetricRow;
 import dev.cotrain.api.session.SessionEventRow;
 import dev.cotrain.api.session.SessionRepository;
 import dev.cotrain.api.session.SessionRow;
@@ -34,7 +35,8 @@ import org.springframework.web.socket.WebSocketSession;
  * events, unsubscribing) runs on one thread, in arrival order: each subscriber gets its snapshot
  * before any live event, events of a session arrive in the order PostgreSQL delivered them, and a
  * change committed after the snapshot was read is never missed (one committed just before may
- * arrive twice: once in the snapshot, once live).
+ * arrive twice: once in the snapshot, once live). That thread never sends: it queues frames on each
+ * {@link Subscriber}, which sends them on its own, so one slow client delays no other.
  */
 @Component
 class SessionEventRelay implements DisposableBean {
@@ -51,12 +53,27 @@ class SessionEventRelay implements DisposableBean {
             return t;
           });
 
-  /** Only touched on the relay thread. */
-  private final Map<UUID, List<WebSocketSession>> subscribers = new HashMap<>();
+  /** Sends to the clients: one drain task per client with frames waiting. */
+  private final ExecutorService senders =
+      Executors.newCachedThreadPool(
+          task -> {
+            Thread t = new Thread(task, "cotrain-session-send");
+            t.setDaemon(true);
+            return t;
+          });
 
-  SessionEventRelay(SessionRepository sessions, ObjectMapper mapper) {
+  /** Only touched on the relay thread. */
+  private final Map<UUID, List<Subscriber>> subscribers = new HashMap<>();
+
+  private final int maxQueuedBytes;
+
+  /** A reconnecting client gets at most this many missed steps (GET .../metrics has the rest). */
+  static final int MAX_CATCH_UP = 10_000;
+
+  SessionEventRelay(SessionRepository sessions, ObjectMapper mapper, LiveProperties properties) {
     this.sessions = sessions;
     this.mapper = mapper;
+    this.maxQueuedBytes = properties.sendBufferBytes();
   }
 
   /**
@@ -64,7 +81,7 @@ class SessionEventRelay implements DisposableBean {
    * POLICY_VIOLATION when the session does not exist or is not the caller's to see. {@code socket}
    * must be safe to send to from another thread.
    */
-  void subscribe(UUID sessionId, WebSocketSession socket, Caller caller) {
+  void subscribe(UUID sessionId, WebSocketSession socket, Caller caller, Long afterStep) {
     submit(
         () -> {
           Optional<SessionRow> row =
@@ -76,8 +93,9 @@ class SessionEventRelay implements DisposableBean {
           if (!socket.isOpen()) {
             return;
           }
-          if (sendSnapshot(row.get(), socket)) {
-            subscribers.computeIfAbsent(sessionId, id -> new ArrayList<>()).add(socket);
+          Subscriber subscriber = new Subscriber(socket, senders, maxQueuedBytes);
+          if (sendSnapshot(row.get(), subscriber, afterStep)) {
+            subscribers.computeIfAbsent(sessionId, id -> new ArrayList<>()).add(subscriber);
           }
         });
   }
@@ -151,9 +169,9 @@ class SessionEventRelay implements DisposableBean {
         () -> {
           for (UUID sessionId : List.copyOf(subscribers.keySet())) {
             Optional<SessionRow> row = sessions.find(sessionId);
-            for (WebSocketSession socket : List.copyOf(subscribers.get(sessionId))) {
-              if (row.isEmpty() || !sendSnapshot(row.get(), socket)) {
-                remove(sessionId, socket);
+            for (Subscriber subscriber : List.copyOf(subscribers.get(sessionId))) {
+              if (row.isEmpty() || !sendSnapshot(row.get(), subscriber, null)) {
+                remove(sessionId, subscriber.socket());
               }
             }
           }
@@ -164,22 +182,23 @@ class SessionEventRelay implements DisposableBean {
   public void destroy() throws InterruptedException {
     thread.shutdown();
     thread.awaitTermination(5, TimeUnit.SECONDS);
+    senders.shutdownNow();
   }
 
-  private void dispatch(UUID sessionId, Object message) {
-    List<WebSocketSession> sockets = subscribers.get(sessionId);
-    if (sockets == null) {
+  private void dispatch(UUID sessionId, LiveMessages.Message message) {
+    List<Subscriber> clients = subscribers.get(sessionId);
+    if (clients == null) {
       return;
     }
     TextMessage frame = frame(message);
-    for (WebSocketSession socket : List.copyOf(sockets)) {
-      if (!send(socket, frame)) {
-        remove(sessionId, socket);
+    for (Subscriber client : List.copyOf(clients)) {
+      if (!client.offer(message.type(), frame)) {
+        remove(sessionId, client.socket());
       }
     }
   }
 
-  private static Object progress(SessionEvent.Progress event) {
+  private static LiveMessages.Message progress(SessionEvent.Progress event) {
     return new LiveMessages.TrainingProgress(
         LiveMessages.PROGRESS,
         event.sessionId(),
@@ -194,7 +213,7 @@ class SessionEventRelay implements DisposableBean {
   }
 
   /** Status events carry no progress; it is 100 for COMPLETED, else the stored one. */
-  private Object status(UUID sessionId, SessionEvent.Status event) {
+  private LiveMessages.Message status(UUID sessionId, SessionEvent.Status event) {
     Double progress =
         SessionStatus.COMPLETED.name().equals(event.status())
             ? Double.valueOf(100.0)
@@ -217,11 +236,16 @@ class SessionEventRelay implements DisposableBean {
         event.at());
   }
 
-  private boolean sendSnapshot(SessionRow row, WebSocketSession socket) {
+  /**
+   * Queues the session's current state for {@code client}: its status, its queue position if it
+   * waits, then either the newest step or, with {@code afterStep}, every stored step after it (at
+   * most {@link #MAX_CATCH_UP} of them) so that a client that reconnects misses nothing.
+   */
+  private boolean sendSnapshot(SessionRow row, Subscriber client, Long afterStep) {
     String sessionId = row.id().toString();
     boolean completed = SessionStatus.COMPLETED.name().equals(row.status());
     Optional<SessionEventRow> latest = sessions.latestEvent(row.id());
-    Object status =
+    LiveMessages.Message status =
         new LiveMessages.SessionStatus(
             LiveMessages.STATUS,
             sessionId,
@@ -236,15 +260,14 @@ class SessionEventRelay implements DisposableBean {
             false,
             latest.map(SessionEventRow::id).orElse(null),
             latest.map(e -> e.at().toString()).orElse(null));
-    if (!send(socket, frame(status))) {
+    if (!offer(client, status)) {
       return false;
     }
     if (row.queuePosition() != null
-        && !send(
-            socket,
-            frame(
-                new LiveMessages.QueuePosition(
-                    LiveMessages.QUEUE, sessionId, row.queuePosition(), row.queueReason())))) {
+        && !offer(
+            client,
+            new LiveMessages.QueuePosition(
+                LiveMessages.QUEUE, sessionId, row.queuePosition(), row.queueReason()))) {
       return false;
     }
     if (row.latestStep() == null) {
@@ -256,7 +279,29 @@ class SessionEventRelay implements DisposableBean {
         distributed.path("nodes").isInt() && distributed.path("gpusPerNode").isInt()
             ? distributed.path("nodes").asInt() * distributed.path("gpusPerNode").asInt()
             : null;
-    Object progress =
+    Integer batchSize = intOrNull(request.path("trainingConfig"), "batchSize");
+    if (afterStep != null) {
+      for (MetricRow m : sessions.metrics(row.id(), afterStep, MAX_CATCH_UP)) {
+        LiveMessages.Message missed =
+            new LiveMessages.TrainingProgress(
+                LiveMessages.PROGRESS,
+                sessionId,
+                m.step(),
+                m.totalSteps(),
+                m.epoch(),
+                m.totalSteps() > 0 ? 100.0 * m.step() / m.totalSteps() : null,
+                m.loss(),
+                participants,
+                new LiveMessages.Metrics(m.accuracy(), m.learningRate(), batchSize),
+                m.tokensPerSecond());
+        // Not coalesced: the catch-up is the history a chart draws.
+        if (!offer(client, LiveMessages.CATCH_UP, missed)) {
+          return false;
+        }
+      }
+      return true;
+    }
+    LiveMessages.Message progress =
         new LiveMessages.TrainingProgress(
             LiveMessages.PROGRESS,
             sessionId,
@@ -266,39 +311,30 @@ class SessionEventRelay implements DisposableBean {
             row.progress(),
             row.latestLoss(),
             participants,
-            new LiveMessages.Metrics(
-                row.latestAccuracy(),
-                row.learningRate(),
-                intOrNull(request.path("trainingConfig"), "batchSize")),
+            new LiveMessages.Metrics(row.latestAccuracy(), row.learningRate(), batchSize),
             row.tokensPerSecond());
-    return send(socket, frame(progress));
+    return offer(client, progress);
   }
 
-  private boolean send(WebSocketSession socket, TextMessage frame) {
-    if (!socket.isOpen()) {
-      return false;
-    }
-    try {
-      socket.sendMessage(frame);
-      return true;
-    } catch (IOException | RuntimeException e) {
-      log.debug("Dropping WebSocket subscriber {}: {}", socket.getId(), e.getMessage());
-      close(socket, CloseStatus.SESSION_NOT_RELIABLE);
-      return false;
-    }
+  private boolean offer(Subscriber client, LiveMessages.Message message) {
+    return offer(client, message.type(), message);
+  }
+
+  private boolean offer(Subscriber client, String queueType, LiveMessages.Message message) {
+    return client.offer(queueType, frame(message));
   }
 
   private void remove(UUID sessionId, WebSocketSession socket) {
-    List<WebSocketSession> sockets = subscribers.get(sessionId);
-    if (sockets != null) {
-      sockets.remove(socket);
-      if (sockets.isEmpty()) {
+    List<Subscriber> clients = subscribers.get(sessionId);
+    if (clients != null) {
+      clients.removeIf(c -> c.socket() == socket);
+      if (clients.isEmpty()) {
         subscribers.remove(sessionId);
       }
     }
   }
 
-  private TextMessage frame(Object message) {
+  private TextMessage frame(LiveMessages.Message message) {
     try {
       return new TextMessage(mapper.writeValueAsString(message));
     } catch (JsonProcessingException e) {

@@ -11,7 +11,7 @@ import org.springframework.web.socket.CloseStatus;
 import org.springframework.web.socket.SubProtocolCapable;
 import org.springframework.web.socket.TextMessage;
 import org.springframework.web.socket.WebSocketSession;
-import org.springframework.web.socket.handler.ConcurrentWebSocketSessionDecorator;
+import org.springframework.web.socket.adapter.standard.StandardWebSocketSession;
 import org.springframework.web.socket.handler.TextWebSocketHandler;
 
 /**
@@ -23,7 +23,9 @@ class SessionSocketHandler extends TextWebSocketHandler implements SubProtocolCa
 
   static final String PATH_PREFIX = "/ws/sessions/";
 
-  private static final String SUBSCRIPTION = "cotrain.subscription";
+  /** Tomcat's per-session timeout of a blocking send, in milliseconds. */
+  static final String BLOCKING_SEND_TIMEOUT = "org.apache.tomcat.websocket.BLOCKING_SEND_TIMEOUT";
+
   private static final String SESSION_ID = "cotrain.sessionId";
 
   private final SessionEventRelay relay;
@@ -41,14 +43,20 @@ class SessionSocketHandler extends TextWebSocketHandler implements SubProtocolCa
       session.close(CloseStatus.POLICY_VIOLATION.withReason("session id must be a UUID"));
       return;
     }
-    // Sends are serialized per connection and never block the relay thread for long.
-    WebSocketSession subscription =
-        new ConcurrentWebSocketSessionDecorator(
-            session, (int) properties.sendTimeLimit().toMillis(), properties.sendBufferBytes());
-    session.getAttributes().put(SUBSCRIPTION, subscription);
+    // A send that stays blocked this long fails (Tomcat's blocking-send timeout), which frees
+    // the client's drain and closes it; other clients are not waiting on it in the meantime.
+    if (session instanceof StandardWebSocketSession standard) {
+      standard
+          .getNativeSession()
+          .getUserProperties()
+          .put(BLOCKING_SEND_TIMEOUT, properties.sendTimeLimit().toMillis());
+    }
     session.getAttributes().put(SESSION_ID, sessionId);
     relay.subscribe(
-        sessionId, subscription, (Caller) session.getAttributes().get(Caller.ATTRIBUTE));
+        sessionId,
+        session,
+        (Caller) session.getAttributes().get(Caller.ATTRIBUTE),
+        afterStep(session.getUri()));
   }
 
   /** Selected when a browser offers it with its token ({@link WebSocketTokenInterceptor}). */
@@ -64,11 +72,29 @@ class SessionSocketHandler extends TextWebSocketHandler implements SubProtocolCa
 
   @Override
   public void afterConnectionClosed(WebSocketSession session, CloseStatus status) {
-    Object subscription = session.getAttributes().get(SUBSCRIPTION);
-    Object sessionId = session.getAttributes().get(SESSION_ID);
-    if (subscription instanceof WebSocketSession socket && sessionId instanceof UUID id) {
-      relay.unsubscribe(id, socket);
+    if (session.getAttributes().get(SESSION_ID) instanceof UUID id) {
+      relay.unsubscribe(id, session);
     }
+  }
+
+  /**
+   * {@code ?afterStep=N}: the last step a reconnecting client saw; it is sent every stored step
+   * after it before the live ones. Null when absent or not a number.
+   */
+  static Long afterStep(URI uri) {
+    if (uri == null || uri.getQuery() == null) {
+      return null;
+    }
+    for (String part : uri.getQuery().split("&")) {
+      if (part.startsWith("afterStep=")) {
+        try {
+          return Long.parseLong(part.substring("afterStep=".length()));
+        } catch (NumberFormatException e) {
+          return null;
+        }
+      }
+    }
+    return null;
   }
 
   /** The canonical UUID at the end of the path, or null. */

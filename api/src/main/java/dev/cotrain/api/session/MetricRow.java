@@ -3,7 +3,7 @@ package dev.cotrain.api.session;
 import java.time.Instant;
 
 /** One trainer step as stored in the metrics table. */
-record MetricRow(
+public record MetricRow(
     long step,
     long totalSteps,
     int epoch,

@@ -351,7 +351,7 @@ public class SessionRepository {
   }
 
   /** Steps after {@code afterStep}, in step order, at most {@code limit}. */
-  List<MetricRow> metrics(UUID id, long afterStep, int limit) {
+  public List<MetricRow> metrics(UUID id, long afterStep, int limit) {
     return jdbc.sql(
             """
             SELECT step, total_steps, epoch, loss, accuracy, learning_rate, grad_norm,
