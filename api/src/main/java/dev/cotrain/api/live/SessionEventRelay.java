@@ -67,8 +67,11 @@ class SessionEventRelay implements DisposableBean {
 
   private final int maxQueuedBytes;
 
-  /** A reconnecting client gets at most this many missed steps (GET .../metrics has the rest). */
-  static final int MAX_CATCH_UP = 10_000;
+  /**
+   * A reconnecting client gets at most this many missed steps (GET .../metrics has the rest): about
+   * 700 KB, within what a client may have waiting.
+   */
+  static final int MAX_CATCH_UP = 2_000;
 
   SessionEventRelay(SessionRepository sessions, ObjectMapper mapper, LiveProperties properties) {
     this.sessions = sessions;
