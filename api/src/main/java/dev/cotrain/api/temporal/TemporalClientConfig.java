@@ -1,7 +1,11 @@
 package dev.cotrain.api.temporal;
 
+import com.uber.m3.tally.RootScopeBuilder;
+import com.uber.m3.tally.Scope;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.temporal.client.WorkflowClient;
 import io.temporal.client.WorkflowClientOptions;
+import io.temporal.common.reporter.MicrometerClientStatsReporter;
 import io.temporal.serviceclient.RpcRetryOptions;
 import io.temporal.serviceclient.WorkflowServiceStubs;
 import io.temporal.serviceclient.WorkflowServiceStubsOptions;
@@ -21,9 +25,15 @@ class TemporalClientConfig {
    * coming up, and a session created meanwhile fails with 503 instead of blocking startup.
    */
   @Bean(destroyMethod = "shutdown")
-  WorkflowServiceStubs workflowServiceStubs(TemporalProperties properties) {
+  WorkflowServiceStubs workflowServiceStubs(TemporalProperties properties, MeterRegistry meters) {
+    // The SDK's own metrics (requests, latencies, failures) go to the API's Prometheus endpoint.
+    Scope metrics =
+        new RootScopeBuilder()
+            .reporter(new MicrometerClientStatsReporter(meters))
+            .reportEvery(com.uber.m3.util.Duration.ofSeconds(10));
     return WorkflowServiceStubs.newServiceStubs(
         WorkflowServiceStubsOptions.newBuilder()
+            .setMetricsScope(metrics)
             .setTarget(properties.target())
             .setRpcTimeout(properties.rpcTimeout())
             .setRpcRetryOptions(
