@@ -61,3 +61,17 @@ def next_message(inbox: queue.Queue, deadline: float) -> tuple[float, dict]:
 
 def machine() -> str:
     return f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.platform()}"
+
+
+def write_results(name: str, trials: int, medians: dict, results: list[dict]) -> dict:
+    """Writes bench/results/<name>.json: the command, the machine, the medians, every trial."""
+    summary = {
+        "command": f"bench/{name}.py --trials {trials}",
+        "machine": machine(),
+        **medians,
+        "trials": results,
+    }
+    out = ROOT / f"bench/results/{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

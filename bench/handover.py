@@ -14,12 +14,11 @@ bench/results/handover.json.
 """
 
 import argparse
-import json
 import os
 import statistics
 import time
 
-from client import ROOT, call, machine, next_message, subscribe
+from client import call, next_message, subscribe, write_results
 
 
 def request(name: str, steps: int) -> dict:
@@ -94,20 +93,19 @@ def main() -> None:
             flush=True,
         )
         time.sleep(2)  # B's cancel lets go of the slot
-    summary = {
-        "command": f"bench/handover.py --trials {args.trials}",
-        "machine": machine(),
-        "median_placed_s": statistics.median(r["placed_s"] for r in results),
-        "median_first_step_s": statistics.median(r["first_step_s"] for r in results),
-        "trials": results,
-    }
+    summary = write_results(
+        "handover",
+        args.trials,
+        {
+            "median_placed_s": statistics.median(r["placed_s"] for r in results),
+            "median_first_step_s": statistics.median(r["first_step_s"] for r in results),
+        },
+        results,
+    )
     print(
         f"median: placed after {summary['median_placed_s']} s, first step after "
         f"{summary['median_first_step_s']} s"
     )
-    out = ROOT / "bench/results/handover.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ them with the machine's description to bench/results/recovery.json.
 """
 
 import argparse
-import json
 import os
 import re
 import signal
@@ -23,7 +22,7 @@ import statistics
 import time
 from pathlib import Path
 
-from client import ROOT, call, machine, next_message, subscribe
+from client import ROOT, call, next_message, subscribe, write_results
 
 REQUEST = {
     "name": "recovery bench",
@@ -123,21 +122,20 @@ def main() -> None:
             f"{result['resume_s']} s, {result['lost_steps']} steps lost",
             flush=True,
         )
-    summary = {
-        "command": f"bench/recovery.py --trials {args.trials}",
-        "machine": machine(),
-        "median_detect_s": statistics.median(r["detect_s"] for r in results if r["detect_s"]),
-        "median_resume_s": statistics.median(r["resume_s"] for r in results),
-        "median_lost_steps": statistics.median(r["lost_steps"] for r in results),
-        "trials": results,
-    }
+    summary = write_results(
+        "recovery",
+        args.trials,
+        {
+            "median_detect_s": statistics.median(r["detect_s"] for r in results if r["detect_s"]),
+            "median_resume_s": statistics.median(r["resume_s"] for r in results),
+            "median_lost_steps": statistics.median(r["lost_steps"] for r in results),
+        },
+        results,
+    )
     print(
         f"median: queued again after {summary['median_detect_s']} s, first resumed step after "
         f"{summary['median_resume_s']} s, {summary['median_lost_steps']} steps lost"
     )
-    out = ROOT / "bench/results/recovery.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

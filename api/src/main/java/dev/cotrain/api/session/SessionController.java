@@ -85,7 +85,8 @@ class SessionController {
       @PathVariable UUID id,
       @RequestParam(defaultValue = "0") long offset,
       @RequestParam(defaultValue = "" + MAX_EVENTS_LIMIT) int limit) {
-    checkPage(limit, offset);
+    between("limit", limit, 1, MAX_EVENTS_LIMIT);
+    between("offset", offset, 0, Long.MAX_VALUE);
     sessions.find(id, caller);
     return new SystemResponse(id, repository.systemSamples(id, limit, offset));
   }
@@ -97,17 +98,19 @@ class SessionController {
       @PathVariable UUID id,
       @RequestParam(defaultValue = "0") long afterOuterStep,
       @RequestParam(defaultValue = "" + MAX_EVENTS_LIMIT) int limit) {
-    checkPage(limit, 0);
+    between("limit", limit, 1, MAX_EVENTS_LIMIT);
     sessions.find(id, caller);
     return new SyncsResponse(id, repository.syncs(id, afterOuterStep, limit));
   }
 
-  private static void checkPage(int limit, long offset) {
-    if (limit < 1 || limit > MAX_EVENTS_LIMIT) {
-      throw ApiException.badField("limit", "must be between 1 and " + MAX_EVENTS_LIMIT);
-    }
-    if (offset < 0) {
-      throw ApiException.badField("offset", "must be at least 0");
+  /** A 400 naming {@code parameter} unless {@code min <= value <= max} (no max: Long.MAX_VALUE). */
+  private static void between(String parameter, long value, long min, long max) {
+    if (value < min || value > max) {
+      throw ApiException.badField(
+          parameter,
+          max == Long.MAX_VALUE
+              ? "must be at least " + min
+              : "must be between " + min + " and " + max);
     }
   }
 
@@ -117,9 +120,7 @@ class SessionController {
       @PathVariable UUID id,
       @RequestParam(defaultValue = "0") long afterId,
       @RequestParam(defaultValue = "" + MAX_EVENTS_LIMIT) int limit) {
-    if (limit < 1 || limit > MAX_EVENTS_LIMIT) {
-      throw ApiException.badField("limit", "must be between 1 and " + MAX_EVENTS_LIMIT);
-    }
+    between("limit", limit, 1, MAX_EVENTS_LIMIT);
     sessions.find(id, caller);
     return new EventsResponse(id, repository.events(id, afterId, limit));
   }
@@ -155,9 +156,7 @@ class SessionController {
       @PathVariable UUID id,
       @RequestParam(defaultValue = "-1") long afterStep,
       @RequestParam(defaultValue = "" + MAX_METRICS_LIMIT) int limit) {
-    if (limit < 1 || limit > MAX_METRICS_LIMIT) {
-      throw ApiException.badField("limit", "must be between 1 and " + MAX_METRICS_LIMIT);
-    }
+    between("limit", limit, 1, MAX_METRICS_LIMIT);
     sessions.find(id, caller);
     return new MetricsResponse(id, repository.metrics(id, afterStep, limit));
   }
@@ -181,12 +180,8 @@ class SessionController {
       @RequestParam(defaultValue = "500") int points,
       @RequestParam(defaultValue = "0") long fromStep,
       @RequestParam(defaultValue = "" + Long.MAX_VALUE) long toStep) {
-    if (points < 1 || points > MAX_METRICS_LIMIT) {
-      throw ApiException.badField("points", "must be between 1 and " + MAX_METRICS_LIMIT);
-    }
-    if (fromStep < 0) {
-      throw ApiException.badField("fromStep", "must be at least 0");
-    }
+    between("points", points, 1, MAX_METRICS_LIMIT);
+    between("fromStep", fromStep, 0, Long.MAX_VALUE);
     if (toStep < fromStep) {
       throw ApiException.badField("toStep", "must be at least fromStep");
     }

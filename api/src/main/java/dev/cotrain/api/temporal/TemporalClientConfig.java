@@ -30,7 +30,8 @@ class TemporalClientConfig {
     Scope metrics =
         new RootScopeBuilder()
             .reporter(new MicrometerClientStatsReporter(meters))
-            .reportEvery(com.uber.m3.util.Duration.ofSeconds(10));
+            .reportEvery(
+                com.uber.m3.util.Duration.ofMillis(properties.metricsInterval().toMillis()));
     return WorkflowServiceStubs.newServiceStubs(
         WorkflowServiceStubsOptions.newBuilder()
             .setMetricsScope(metrics)

@@ -14,6 +14,7 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param updateTimeout how long a pause, resume or cancel may wait for a worker to take it
  * @param heartbeatTimeout how long a session's trainer activity may go without a heartbeat before
  *     it counts as lost and is retried (its worker heartbeats every 2 s)
+ * @param metricsInterval how often the Temporal client's metrics reach the Prometheus endpoint
  */
 @ConfigurationProperties("cotrain.temporal")
 public record TemporalProperties(
@@ -22,4 +23,5 @@ public record TemporalProperties(
     @DefaultValue("10s") Duration rpcTimeout,
     @DefaultValue("15s") Duration startTimeout,
     @DefaultValue("15s") Duration updateTimeout,
-    @DefaultValue("10s") Duration heartbeatTimeout) {}
+    @DefaultValue("10s") Duration heartbeatTimeout,
+    @DefaultValue("10s") Duration metricsInterval) {}
