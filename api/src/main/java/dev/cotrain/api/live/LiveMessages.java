@@ -2,6 +2,7 @@ package dev.cotrain.api.live;
 
 import dev.cotrain.schema.SessionEvent;
 import java.util.List;
+import java.util.Set;
 
 /** The JSON text frames sent to WebSocket subscribers; see docs/websocket.md. */
 final class LiveMessages {
@@ -11,16 +12,28 @@ final class LiveMessages {
   static final String SYSTEM = "system.metrics";
   static final String SYNC = "diloco.sync";
   static final String QUEUE = "session.queue";
+  static final String SUBSCRIBED = "sessions.subscribed";
+
+  /** The types the session list channel carries. */
+  static final Set<String> LISTED = Set.of(PROGRESS, STATUS, QUEUE);
 
   /** Not a message type: the queue kind of catch-up progress, which is never coalesced. */
   static final String CATCH_UP = "catch-up";
 
   private LiveMessages() {}
 
-  /** Every message names its type. */
+  /** Every message names its type and its session (null for none). */
   interface Message {
     String type();
+
+    String sessionId();
   }
+
+  /**
+   * The first message of the session list channel, and again whenever events may have been lost:
+   * (re)load the list after it.
+   */
+  record Subscribed(String type, String sessionId) implements Message {}
 
   /** {@code progress} is a percentage (0..100). */
   record TrainingProgress(

@@ -65,6 +65,16 @@ class SessionEventRelay implements DisposableBean {
   /** Only touched on the relay thread. */
   private final Map<UUID, List<Subscriber>> subscribers = new HashMap<>();
 
+  /** Clients of the session list ({@code /ws/sessions}). Only touched on the relay thread. */
+  private final List<ListSubscriber> listSubscribers = new ArrayList<>();
+
+  /** Owners of sessions seen by the list channel (an owner never changes). Relay thread only. */
+  private final Map<UUID, String> owners = new HashMap<>();
+
+  private static final int MAX_OWNERS_CACHED = 100_000;
+
+  private record ListSubscriber(Subscriber subscriber, Caller caller) {}
+
   private final int maxQueuedBytes;
 
   /**
@@ -105,6 +115,28 @@ class SessionEventRelay implements DisposableBean {
 
   void unsubscribe(UUID sessionId, WebSocketSession socket) {
     submit(() -> remove(sessionId, socket));
+  }
+
+  /**
+   * Subscribes {@code socket} to the status, progress and queue position of every session {@code
+   * caller} may see. Its first message is {@code sessions.subscribed}: every change after it is
+   * sent, so a list read after it misses nothing.
+   */
+  void subscribeList(WebSocketSession socket, Caller caller) {
+    submit(
+        () -> {
+          if (caller == null || !socket.isOpen()) {
+            return;
+          }
+          Subscriber subscriber = new Subscriber(socket, senders, maxQueuedBytes);
+          if (offer(subscriber, new LiveMessages.Subscribed(LiveMessages.SUBSCRIBED, null))) {
+            listSubscribers.add(new ListSubscriber(subscriber, caller));
+          }
+        });
+  }
+
+  void unsubscribeList(WebSocketSession socket) {
+    submit(() -> listSubscribers.removeIf(l -> l.subscriber().socket() == socket));
   }
 
   /** A NOTIFY payload, as the workers' activities send it. Malformed payloads are dropped. */
@@ -166,10 +198,19 @@ class SessionEventRelay implements DisposableBean {
     }
   }
 
-  /** Re-sends every subscriber its snapshot: live events may have been lost while not listening. */
+  /**
+   * Re-sends every subscriber its snapshot, and every list subscriber {@code sessions.subscribed}
+   * (reload the list): live events may have been lost while not listening.
+   */
   void resync() {
     submit(
         () -> {
+          for (ListSubscriber list : List.copyOf(listSubscribers)) {
+            if (!offer(
+                list.subscriber(), new LiveMessages.Subscribed(LiveMessages.SUBSCRIBED, null))) {
+              listSubscribers.remove(list);
+            }
+          }
           for (UUID sessionId : List.copyOf(subscribers.keySet())) {
             Optional<SessionRow> row = sessions.find(sessionId);
             for (Subscriber subscriber : List.copyOf(subscribers.get(sessionId))) {
@@ -190,15 +231,48 @@ class SessionEventRelay implements DisposableBean {
 
   private void dispatch(UUID sessionId, LiveMessages.Message message) {
     List<Subscriber> clients = subscribers.get(sessionId);
-    if (clients == null) {
+    boolean listed = !listSubscribers.isEmpty() && LiveMessages.LISTED.contains(message.type());
+    if (clients == null && !listed) {
       return;
     }
     TextMessage frame = frame(message);
-    for (Subscriber client : List.copyOf(clients)) {
-      if (!client.offer(message.type(), frame)) {
-        remove(sessionId, client.socket());
+    String id = sessionId.toString();
+    if (clients != null) {
+      for (Subscriber client : List.copyOf(clients)) {
+        if (!client.offer(message.type(), id, frame)) {
+          remove(sessionId, client.socket());
+        }
       }
     }
+    if (listed) {
+      String owner = null;
+      for (ListSubscriber list : List.copyOf(listSubscribers)) {
+        if (!list.caller().admin()) {
+          if (owner == null) {
+            owner = owner(sessionId);
+          }
+          if (!list.caller().canSee(owner)) {
+            continue;
+          }
+        }
+        if (!list.subscriber().offer(message.type(), id, frame)) {
+          listSubscribers.remove(list);
+        }
+      }
+    }
+  }
+
+  /** The session's owner ("" once it is gone), cached: an owner never changes. */
+  private String owner(UUID sessionId) {
+    String owner = owners.get(sessionId);
+    if (owner == null) {
+      if (owners.size() >= MAX_OWNERS_CACHED) {
+        owners.clear();
+      }
+      owner = sessions.find(sessionId).map(SessionRow::owner).orElse("");
+      owners.put(sessionId, owner);
+    }
+    return owner;
   }
 
   private static LiveMessages.Message progress(SessionEvent.Progress event) {
@@ -220,7 +294,7 @@ class SessionEventRelay implements DisposableBean {
     Double progress =
         SessionStatus.COMPLETED.name().equals(event.status())
             ? Double.valueOf(100.0)
-            : subscribers.containsKey(sessionId)
+            : subscribers.containsKey(sessionId) || !listSubscribers.isEmpty()
                 ? sessions.find(sessionId).map(SessionRow::progress).orElse(null)
                 : null;
     return new LiveMessages.SessionStatus(
@@ -324,7 +398,7 @@ class SessionEventRelay implements DisposableBean {
   }
 
   private boolean offer(Subscriber client, String queueType, LiveMessages.Message message) {
-    return client.offer(queueType, frame(message));
+    return client.offer(queueType, String.valueOf(message.sessionId()), frame(message));
   }
 
   private void remove(UUID sessionId, WebSocketSession socket) {

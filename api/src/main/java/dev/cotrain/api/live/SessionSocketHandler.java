@@ -43,20 +43,26 @@ class SessionSocketHandler extends TextWebSocketHandler implements SubProtocolCa
       session.close(CloseStatus.POLICY_VIOLATION.withReason("session id must be a UUID"));
       return;
     }
-    // A send that stays blocked this long fails (Tomcat's blocking-send timeout), which frees
-    // the client's drain and closes it; other clients are not waiting on it in the meantime.
-    if (session instanceof StandardWebSocketSession standard) {
-      standard
-          .getNativeSession()
-          .getUserProperties()
-          .put(BLOCKING_SEND_TIMEOUT, properties.sendTimeLimit().toMillis());
-    }
+    limitBlockingSends(session, properties);
     session.getAttributes().put(SESSION_ID, sessionId);
     relay.subscribe(
         sessionId,
         session,
         (Caller) session.getAttributes().get(Caller.ATTRIBUTE),
         afterStep(session.getUri()));
+  }
+
+  /**
+   * A send that stays blocked for {@code send-time-limit} fails (Tomcat's blocking-send timeout),
+   * which frees the client's drain and closes it; other clients are not waiting on it meanwhile.
+   */
+  static void limitBlockingSends(WebSocketSession session, LiveProperties properties) {
+    if (session instanceof StandardWebSocketSession standard) {
+      standard
+          .getNativeSession()
+          .getUserProperties()
+          .put(BLOCKING_SEND_TIMEOUT, properties.sendTimeLimit().toMillis());
+    }
   }
 
   /** Selected when a browser offers it with its token ({@link WebSocketTokenInterceptor}). */

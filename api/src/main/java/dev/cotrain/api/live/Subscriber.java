@@ -3,6 +3,8 @@ package dev.cotrain.api.live;
 import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.concurrent.Executor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -12,15 +14,27 @@ import org.springframework.web.socket.WebSocketSession;
 
 /**
  * One WebSocket client with its own queue of frames, sent by its own drain task on a shared pool: a
- * client that reads slowly delays only itself. A progress frame that arrives while the previous one
- * still waits replaces it (the client gets the newest state, never a stale backlog); a client whose
- * queue still grows past {@code maxBytes} is closed with 1011 and a reason.
+ * client that reads slowly delays only itself. A session's progress frame that arrives while its
+ * previous one is still the last frame of that session waiting replaces it in place (the client
+ * gets the newest state, never a stale backlog, and each session's frames stay in order); a client
+ * whose queue still grows past {@code maxBytes} is closed with 1011 and a reason.
  */
 final class Subscriber {
 
   private static final Logger log = LoggerFactory.getLogger(Subscriber.class);
 
-  private record Frame(String type, TextMessage message) {}
+  /** {@code message} is replaced when a newer progress of its session coalesces into it. */
+  private static final class Frame {
+    final String type;
+    final String sessionId;
+    TextMessage message;
+
+    Frame(String type, String sessionId, TextMessage message) {
+      this.type = type;
+      this.sessionId = sessionId;
+      this.message = message;
+    }
+  }
 
   private final WebSocketSession socket;
   private final Executor senders;
@@ -28,6 +42,9 @@ final class Subscriber {
 
   /** Guarded by this. */
   private final Deque<Frame> pending = new ArrayDeque<>();
+
+  /** The last frame of each session among {@link #pending}. Guarded by this. */
+  private final Map<String, Frame> lastOfSession = new HashMap<>();
 
   private long pendingBytes;
   private boolean draining;
@@ -47,19 +64,22 @@ final class Subscriber {
   }
 
   /**
-   * Queues a frame of message type {@code type}; false when the client is gone or has just been
-   * closed for falling too far behind.
+   * Queues a frame of message type {@code type} about session {@code sessionId}; false when the
+   * client is gone or has just been closed for falling too far behind.
    */
-  synchronized boolean offer(String type, TextMessage message) {
+  synchronized boolean offer(String type, String sessionId, TextMessage message) {
     if (closed || !socket.isOpen()) {
       return false;
     }
-    Frame last = pending.peekLast();
-    if (LiveMessages.PROGRESS.equals(type) && last != null && type.equals(last.type())) {
-      pending.pollLast(); // coalesced: the newer progress replaces the one not yet sent
-      pendingBytes -= last.message().getPayloadLength();
+    Frame last = lastOfSession.get(sessionId);
+    if (LiveMessages.PROGRESS.equals(type) && last != null && type.equals(last.type)) {
+      pendingBytes -= last.message.getPayloadLength(); // coalesced: the newer progress replaces
+      last.message = message; // the one not yet sent, in its place
+    } else {
+      Frame frame = new Frame(type, sessionId, message);
+      pending.addLast(frame);
+      lastOfSession.put(sessionId, frame);
     }
-    pending.addLast(new Frame(type, message));
     pendingBytes += message.getPayloadLength();
     if (pendingBytes > maxBytes) {
       drop(
@@ -85,6 +105,9 @@ final class Subscriber {
       Frame next;
       synchronized (this) {
         next = closed ? null : pending.pollFirst();
+        if (next != null) {
+          lastOfSession.remove(next.sessionId, next);
+        }
         if (next == null) {
           draining = false;
           if (closing != null) {
@@ -92,10 +115,10 @@ final class Subscriber {
           }
           return;
         }
-        pendingBytes -= next.message().getPayloadLength();
+        pendingBytes -= next.message.getPayloadLength();
       }
       try {
-        socket.sendMessage(next.message()); // blocks this client's drain only
+        socket.sendMessage(next.message); // blocks this client's drain only
       } catch (IOException | RuntimeException e) {
         log.debug("Dropping WebSocket subscriber {}: {}", socket.getId(), e.getMessage());
         synchronized (this) {
@@ -116,6 +139,7 @@ final class Subscriber {
     closed = true;
     closing = status;
     pending.clear();
+    lastOfSession.clear();
     pendingBytes = 0;
     if (!draining) {
       closeLater(status);

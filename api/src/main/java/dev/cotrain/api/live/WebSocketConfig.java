@@ -13,6 +13,7 @@ import org.springframework.web.socket.config.annotation.WebSocketHandlerRegistry
 class WebSocketConfig implements WebSocketConfigurer {
 
   private final SessionSocketHandler handler;
+  private final SessionListSocketHandler listHandler;
   private final TokenRepository tokens;
   private final String[] origins;
 
@@ -22,9 +23,11 @@ class WebSocketConfig implements WebSocketConfigurer {
    */
   WebSocketConfig(
       SessionSocketHandler handler,
+      SessionListSocketHandler listHandler,
       TokenRepository tokens,
       @Value("${cotrain.frontend.origins:}") String[] origins) {
     this.handler = handler;
+    this.listHandler = listHandler;
     this.tokens = tokens;
     this.origins = origins;
   }
@@ -33,6 +36,10 @@ class WebSocketConfig implements WebSocketConfigurer {
   public void registerWebSocketHandlers(WebSocketHandlerRegistry registry) {
     registry
         .addHandler(handler, SessionSocketHandler.PATH_PREFIX + "*")
+        .addInterceptors(new WebSocketTokenInterceptor(tokens))
+        .setAllowedOrigins(origins);
+    registry
+        .addHandler(listHandler, SessionListSocketHandler.PATH)
         .addInterceptors(new WebSocketTokenInterceptor(tokens))
         .setAllowedOrigins(origins);
   }

@@ -3,6 +3,7 @@ package dev.cotrain.api.session;
 import dev.cotrain.api.auth.Caller;
 import dev.cotrain.api.error.ApiException;
 import jakarta.validation.Valid;
+import java.io.IOException;
 import java.net.URI;
 import java.util.UUID;
 import org.springframework.http.MediaType;
@@ -25,12 +26,16 @@ class SessionController {
   static final int MAX_METRICS_LIMIT = 10_000;
   static final int MAX_EVENTS_LIMIT = 1_000;
 
+  static final int MAX_LOG_LINES = 5_000;
+
   private final SessionService sessions;
   private final SessionRepository repository;
+  private final TrainerLogs logs;
 
-  SessionController(SessionService sessions, SessionRepository repository) {
+  SessionController(SessionService sessions, SessionRepository repository, TrainerLogs logs) {
     this.sessions = sessions;
     this.repository = repository;
+    this.logs = logs;
   }
 
   /**
@@ -159,6 +164,20 @@ class SessionController {
     between("limit", limit, 1, MAX_METRICS_LIMIT);
     sessions.find(id, caller);
     return new MetricsResponse(id, repository.metrics(id, afterStep, limit));
+  }
+
+  /** The end of the trainer's log of node {@code node}: its log lines and any traceback. */
+  @GetMapping("/{id}/logs")
+  LogsResponse logs(
+      @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
+      @PathVariable UUID id,
+      @RequestParam(defaultValue = "200") int lines,
+      @RequestParam(defaultValue = "0") int node)
+      throws IOException {
+    between("lines", lines, 1, MAX_LOG_LINES);
+    between("node", node, 0, 63);
+    sessions.find(id, caller);
+    return new LogsResponse(id, node, logs.tail(id, node, lines));
   }
 
   @GetMapping("/{id}/checkpoints")

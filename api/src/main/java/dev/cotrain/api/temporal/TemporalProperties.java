@@ -15,6 +15,7 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param heartbeatTimeout how long a session's trainer activity may go without a heartbeat before
  *     it counts as lost and is retried (its worker heartbeats every 2 s)
  * @param metricsInterval how often the Temporal client's metrics reach the Prometheus endpoint
+ * @param uiUrl where browsers reach the Temporal Web UI, for the dashboard's links to workflows
  */
 @ConfigurationProperties("cotrain.temporal")
 public record TemporalProperties(
@@ -24,4 +25,5 @@ public record TemporalProperties(
     @DefaultValue("15s") Duration startTimeout,
     @DefaultValue("15s") Duration updateTimeout,
     @DefaultValue("10s") Duration heartbeatTimeout,
-    @DefaultValue("10s") Duration metricsInterval) {}
+    @DefaultValue("10s") Duration metricsInterval,
+    @DefaultValue("http://localhost:8233") String uiUrl) {}

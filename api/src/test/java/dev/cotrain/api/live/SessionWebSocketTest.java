@@ -368,6 +368,53 @@ class SessionWebSocketTest extends ApiTestSupport {
   }
 
   @Test
+  void theListChannelSaysItIsSubscribedThenRelaysEverySessionsStatusProgressAndQueue()
+      throws Exception {
+    UUID first = insertSession("RUNNING");
+    UUID second = insertSession("QUEUED");
+    Client list = connectList(ADMIN_TOKEN);
+    assertThat(list.next().path("type").asText()).isEqualTo("sessions.subscribed");
+
+    notify(progressPayload(first, 3));
+    notify(SessionEvents.encode(new SessionEvent.Queue(second.toString(), 1, "waiting")));
+    notify(status(first, "COMPLETED", "RUNNING", "completed", null, "m"));
+
+    JsonNode progress = list.next();
+    assertThat(progress.path("type").asText()).isEqualTo("training.progress");
+    assertThat(progress.path("sessionId").asText()).isEqualTo(first.toString());
+    assertThat(progress.path("step").asLong()).isEqualTo(3);
+    JsonNode queue = list.next();
+    assertThat(queue.path("type").asText()).isEqualTo("session.queue");
+    assertThat(queue.path("sessionId").asText()).isEqualTo(second.toString());
+    JsonNode status = list.next();
+    assertThat(status.path("status").asText()).isEqualTo("COMPLETED");
+    assertThat(status.path("progress").asDouble()).isEqualTo(100.0);
+  }
+
+  @Test
+  void theListChannelOfAnOwnerCarriesOnlyTheirOwnSessions() throws Exception {
+    UUID others = insertSession("RUNNING"); // owned by "anonymous"
+    UUID hers = insertSession("RUNNING");
+    jdbc.sql("UPDATE sessions SET owner = 'alice' WHERE id = :id").param("id", hers).update();
+    Client list = connectList(ALICE_TOKEN);
+    assertThat(list.next().path("type").asText()).isEqualTo("sessions.subscribed");
+
+    notify(progressPayload(others, 1));
+    notify(status(others, "COMPLETED", "RUNNING", "completed", null, "m"));
+    notify(progressPayload(hers, 2));
+
+    JsonNode next = list.next();
+    assertThat(next.path("sessionId").asText()).isEqualTo(hers.toString());
+    assertThat(next.path("step").asLong()).isEqualTo(2);
+    assertThat(list.messages.poll(300, TimeUnit.MILLISECONDS)).isNull();
+  }
+
+  @Test
+  void theListChannelNeedsAToken() {
+    assertThatThrownBy(() -> connectList("cotrain_not-a-token")).hasStackTraceContaining("401");
+  }
+
+  @Test
   void closesWithPolicyViolationWhenTheIdIsNotAUuid() throws Exception {
     Client client = connect("not-a-uuid");
 
@@ -441,6 +488,18 @@ class SessionWebSocketTest extends ApiTestSupport {
         .param("payload", payload)
         .query()
         .singleRow();
+  }
+
+  private Client connectList(String token) throws Exception {
+    WebSocketHttpHeaders headers = new WebSocketHttpHeaders();
+    headers.setBearerAuth(token);
+    Client client = new Client();
+    client.session =
+        new StandardWebSocketClient()
+            .execute(client, headers, URI.create("ws://localhost:" + port + "/ws/sessions"))
+            .get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    opened.add(client.session);
+    return client;
   }
 
   private Client connect(String sessionId) throws Exception {

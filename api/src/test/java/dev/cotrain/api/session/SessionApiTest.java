@@ -30,6 +30,8 @@ import io.temporal.client.WorkflowStub;
 import io.temporal.client.WorkflowUpdateException;
 import io.temporal.failure.ApplicationFailure;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -821,6 +823,46 @@ class SessionApiTest extends ApiTestSupport {
     assertThat(checkpoints.get(1).path("path").asText()).endsWith("/step-20");
     assertThat(checkpoints.get(1).path("bytes").asLong()).isEqualTo(1234);
     assertThat(getJson("/api/sessions/" + UUID.randomUUID() + "/checkpoints", 404)).isNotNull();
+  }
+
+  @Test
+  void theLogTailIsTheEndOfTheNodesTrainerLogCutToWholeLines() throws Exception {
+    String id = create("with a log");
+    Path dir = Path.of(System.getProperty("java.io.tmpdir"), "cotrain-api-test/logs/training", id);
+    Files.createDirectories(dir);
+    StringBuilder log = new StringBuilder();
+    for (int i = 1; i <= 300; i++) {
+      log.append("[info] line ").append(i).append('\n');
+    }
+    log.append("x".repeat(TrainerLogs.MAX_LINE + 10)).append('\n');
+    Files.writeString(dir.resolve("trainer.log"), log);
+    Files.writeString(dir.resolve("trainer-node1.log"), "[error] node one\n");
+
+    JsonNode tail = getJson("/api/sessions/" + id + "/logs?lines=3", 200);
+    assertThat(tail.path("node").asInt()).isZero();
+    assertThat(tail.path("lines")).hasSize(3);
+    assertThat(tail.path("lines").get(0).asText()).isEqualTo("[info] line 299");
+    assertThat(tail.path("lines").get(2).asText()).hasSize(TrainerLogs.MAX_LINE + 1).endsWith("…");
+    assertThat(getJson("/api/sessions/" + id + "/logs", 200).path("lines")).hasSize(200);
+    assertThat(getJson("/api/sessions/" + id + "/logs?node=1", 200).path("lines").get(0).asText())
+        .isEqualTo("[error] node one");
+    assertThat(getJson("/api/sessions/" + id + "/logs?node=2", 200).path("lines")).isEmpty();
+    assertThat(getJson("/api/sessions/" + id + "/logs?lines=0", 400).path("fields").get(0))
+        .hasToString("{\"field\":\"lines\",\"message\":\"must be between 1 and 5000\"}");
+    assertThat(getJson("/api/sessions/" + id + "/logs?node=64", 400)).isNotNull();
+    assertThat(as(ALICE_TOKEN, get("/api/sessions/" + id + "/logs")).getStatus()).isEqualTo(404);
+  }
+
+  @Test
+  void infoNamesTheTokensOwnerAndWhereTheTemporalUiListsWorkflows() throws Exception {
+    JsonNode admin = getJson("/api/info", 200);
+    assertThat(admin.path("owner").asText()).isEqualTo("admin");
+    assertThat(admin.path("admin").asBoolean()).isTrue();
+    assertThat(admin.path("temporalWorkflows").asText())
+        .isEqualTo("http://localhost:8233/namespaces/default/workflows");
+    JsonNode alice = mapper.readTree(as(ALICE_TOKEN, get("/api/info")).getContentAsString());
+    assertThat(alice.path("owner").asText()).isEqualTo("alice");
+    assertThat(alice.path("admin").asBoolean()).isFalse();
   }
 
   @Test
