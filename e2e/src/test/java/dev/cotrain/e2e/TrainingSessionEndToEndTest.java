@@ -32,6 +32,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.openqa.selenium.By;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
@@ -55,6 +56,10 @@ import org.springframework.test.context.DynamicPropertySource;
 class TrainingSessionEndToEndTest {
 
   private static final int STEPS = 30;
+
+  /** How long the browser may take to show what the API already has. */
+  private static final Duration WAIT = Duration.ofSeconds(20);
+
   private static final List<String> FINAL = List.of("COMPLETED", "FAILED", "CANCELLED");
 
   @TempDir static Path storage;
@@ -96,6 +101,7 @@ class TrainingSessionEndToEndTest {
   @DynamicPropertySource
   static void temporalTarget(DynamicPropertyRegistry registry) {
     registry.add("cotrain.temporal.target", () -> stack.temporalTarget());
+    registry.add("cotrain.storage-root", () -> storage.toString()); // the workers' logs
   }
 
   @BeforeAll
@@ -690,6 +696,127 @@ class TrainingSessionEndToEndTest {
   // --- requests and helpers ------------------------------------------------------------------
 
   /** A debug-size Llama 2 on the built-in corpus: about 50 steps a second on 2 cores. */
+  /**
+   * The dashboard in a real browser: sign in, see a field error, create a session through the form,
+   * watch it to 100 % with the loss chart drawing, then compare it with another session.
+   */
+  @Test
+  void theDashboardSignsInCreatesASessionWatchesItLiveAndComparesTwo() throws Exception {
+    String other = create(request(STEPS, 10).replace("0.003", "0.001")).get("id").asText();
+    try (Browser browser = new Browser()) {
+      browser.driver.get("http://localhost:" + port + "/");
+      browser.find("#token").sendKeys("cotrain_wrong");
+      browser.find("#signin-form button").click();
+      browser.await(
+          WAIT,
+          "a wrong token is refused",
+          d -> browser.find("#signin-error").getText().contains("unknown or revoked"));
+      browser.find("#token").clear();
+      browser.find("#token").sendKeys(ADMIN_TOKEN);
+      browser.find("#signin-form button").click();
+      browser.await(
+          WAIT, "the sessions table", d -> browser.find("#who").getText().contains("admin"));
+
+      // An invalid form: the API's messages appear next to the fields they name.
+      browser.driver.get("http://localhost:" + port + "/#/new");
+      setField(browser, "trainingConfig.learningRate", "-1");
+      setField(browser, "trainingConfig.batchSize", "0");
+      browser.find("#create").click();
+      browser.await(
+          WAIT,
+          "field errors",
+          d -> !browser.find("#f-trainingConfig-learningRate-error").getText().isEmpty());
+      assertThat(browser.find("#f-trainingConfig-learningRate-error").getText())
+          .isEqualTo("must be greater than 0");
+      assertThat(browser.find("#f-trainingConfig-batchSize-error").getText())
+          .isEqualTo("must be between 1 and 4096");
+      assertThat(browser.find("#f-trainingConfig-epochs-error").getText()).isEmpty();
+      browser.screenshot("new-session-invalid");
+
+      // A valid one: created, then followed live to the end on its own page.
+      setField(browser, "name", "from the browser");
+      setField(browser, "trainingConfig.learningRate", "0.003");
+      setField(browser, "trainingConfig.batchSize", "4");
+      setField(browser, "trainingConfig.maxSteps", String.valueOf(STEPS));
+      setField(browser, "dataConfig.seqLength", "64");
+      setField(browser, "checkpointConfig.interval", "10");
+      browser.find("#create").click();
+      browser.await(
+          WAIT, "the session's page", d -> d.getCurrentUrl().matches(".*#/sessions/[0-9a-f-]{36}"));
+      String id = browser.driver.getCurrentUrl().replaceAll(".*#/sessions/", "");
+      assertThat(get("/api/sessions/" + id).get("name").asText()).isEqualTo("from the browser");
+      browser.await(
+          Duration.ofMinutes(3),
+          "the progress bar at 100 %",
+          d ->
+              "100.0"
+                  .equals(
+                      browser
+                          .find("#summary [role=progressbar]")
+                          .getDomAttribute("aria-valuenow")));
+      browser.await(WAIT, "COMPLETED", d -> browser.find("#status").getText().equals("COMPLETED"));
+      browser.await(
+          WAIT,
+          "a loss point per step",
+          d ->
+              Integer.parseInt(browser.find("#chart-loss").getDomAttribute("data-points"))
+                  >= STEPS);
+      assertThat(browser.find("#chart-loss canvas").isDisplayed()).isTrue();
+      // After a reload the whole curve comes from the history.
+      browser.driver.navigate().refresh();
+      browser.await(
+          WAIT,
+          "the whole curve after a reload",
+          d ->
+              Integer.toString(STEPS)
+                  .equals(browser.find("#chart-loss").getDomAttribute("data-points")));
+      browser.await(
+          WAIT, "the log tail", d -> browser.find("#log").getText().contains("[info] device"));
+      assertThat(browser.find("#checkpoints").getText()).contains("30");
+      assertThat(browser.find("#pause").isEnabled()).isFalse();
+      browser.screenshot("session");
+
+      // The list shows both; picking them opens the comparison.
+      awaitStatus(other, "COMPLETED");
+      browser.driver.get("http://localhost:" + port + "/#/sessions");
+      for (String picked : List.of(id, other)) {
+        browser.await(
+            WAIT, "the row of " + picked, d -> !d.findElements(rowPick(picked)).isEmpty());
+        browser.driver.findElement(rowPick(picked)).click();
+      }
+      browser.screenshot("sessions");
+      browser.find("#compare").click();
+      browser.await(
+          WAIT,
+          "the overlaid loss curves",
+          d -> Integer.parseInt(browser.find("#chart-compare").getDomAttribute("data-points")) > 0);
+      assertThat(browser.driver.findElements(By.cssSelector("#compare-config thead th")))
+          .hasSize(3);
+      assertThat(
+              browser
+                  .find("#compare-config tr[data-key='trainingConfig.learningRate']")
+                  .getDomAttribute("class"))
+          .isEqualTo("diff");
+      assertThat(
+              browser
+                  .find("#compare-config tr[data-key='modelConfig.type']")
+                  .getDomAttribute("class"))
+          .isEmpty();
+      assertThat(browser.find("#compare-metrics").getText()).contains("COMPLETED");
+      browser.screenshot("compare");
+    }
+  }
+
+  private static By rowPick(String sessionId) {
+    return By.cssSelector("tr[data-id='" + sessionId + "'] input.pick");
+  }
+
+  private static void setField(Browser browser, String field, String value) {
+    org.openqa.selenium.WebElement input = browser.find("[data-field='" + field + "'] input");
+    input.clear();
+    input.sendKeys(value);
+  }
+
   private static String request(int steps, int checkpointInterval) {
     return """
         {"name": "e2e \\"tiny\\" [run]", "description": "end-to-end test",
