@@ -46,6 +46,9 @@ final class Stack {
   }
 
   /** The Temporal CLI from the project's virtual environment. */
+  /** A namespace of its own for the second API, which the fuzz run drives. */
+  static final String FUZZ_NAMESPACE = "cotrain-fuzz";
+
   static Path temporalCli() {
     return Path.of(
         ENV.getOrDefault(
@@ -65,6 +68,9 @@ final class Stack {
                 String.valueOf(temporalPort),
                 "--db-filename",
                 dir.resolve("temporal.db").toString(),
+                // No worker polls it: the fuzzed API's sessions are stored but never run.
+                "--namespace",
+                FUZZ_NAMESPACE,
                 "--log-level",
                 "warn")
             .redirectErrorStream(true)

@@ -34,8 +34,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.openqa.selenium.By;
 import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.boot.web.servlet.context.ServletWebServerApplicationContext;
+import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
@@ -111,8 +114,36 @@ class TrainingSessionEndToEndTest {
     stack.startWorker(storage);
   }
 
+  /**
+   * A second API on the same database and Temporal server, started by the first test that needs it.
+   * Its workflows go to a namespace no worker serves, so what the fuzz run creates through it is
+   * stored but never trains.
+   */
+  private static ConfigurableApplicationContext secondApi;
+
+  private static int secondApiPort() {
+    if (secondApi == null) {
+      secondApi =
+          new SpringApplicationBuilder(CotrainApiApplication.class)
+              .run( // arguments: they override application.properties
+                  "--server.port=0",
+                  "--spring.datasource.url=" + Stack.JDBC_URL,
+                  "--cotrain.temporal.target=" + stack.temporalTarget(),
+                  "--cotrain.temporal.namespace=" + Stack.FUZZ_NAMESPACE,
+                  "--cotrain.storage-root=" + storage,
+                  // Its namespace holds none of the first API's workflows.
+                  "--cotrain.reconcile.enabled=false",
+                  // No worker answers a pause there: its 503 comes after this.
+                  "--cotrain.temporal.update-timeout=2s");
+    }
+    return ((ServletWebServerApplicationContext) secondApi).getWebServer().getPort();
+  }
+
   @AfterAll
   static void stopStack() throws Exception {
+    if (secondApi != null) {
+      secondApi.close();
+    }
     if (stack != null) {
       stack.close();
     }
@@ -697,6 +728,74 @@ class TrainingSessionEndToEndTest {
 
   /** A debug-size Llama 2 on the built-in corpus: about 50 steps a second on 2 cores. */
   /**
+   * Schemathesis (from PyPI) fuzzes the second API from its own OpenAPI document: no 5xx, no
+   * invalid request accepted, every answer as the document says (status, content type, schema).
+   * Revoking tokens is left out: the run would revoke its own.
+   */
+  @Test
+  void aFuzzRunOfTheOpenApiDocumentFindsNothing() throws Exception {
+    int apiPort = secondApiPort();
+    Path report = Files.createTempFile(storage, "schemathesis", ".log");
+    Process fuzz =
+        new ProcessBuilder(
+                Path.of(Stack.PYTHON).resolveSibling("schemathesis").toString(),
+                "run",
+                "http://127.0.0.1:" + apiPort + "/v3/api-docs",
+                "--header",
+                "Authorization: Bearer " + ADMIN_TOKEN,
+                "--checks",
+                "not_a_server_error,negative_data_rejection,response_schema_conformance,"
+                    + "status_code_conformance,content_type_conformance,"
+                    + "response_headers_conformance",
+                "--exclude-method",
+                "DELETE",
+                "--max-examples",
+                "30",
+                "--seed",
+                "20261201",
+                "--no-color")
+            .redirectErrorStream(true)
+            .redirectOutput(report.toFile())
+            .start();
+    assertThat(fuzz.waitFor(5, TimeUnit.MINUTES)).as("schemathesis ends").isTrue();
+    assertThat(fuzz.exitValue()).as(Files.readString(report)).isZero();
+  }
+
+  /** Both API instances on one database relay every step and transition of a session. */
+  @Test
+  void twoApiInstancesBothRelayEveryEventOfASession() throws Exception {
+    int second = secondApiPort();
+    String id = create(request(STEPS, 10)).get("id").asText();
+    BlockingQueue<String> first = subscribe(id, port, 0);
+    BlockingQueue<String> other = subscribe(id, second, 0);
+
+    List<JsonNode> fromFirst = allUntilFinished(first);
+    List<JsonNode> fromSecond = allUntilFinished(other);
+
+    // Every transition reaches both (progress may be coalesced for a client that lags, so steps
+    // are checked as a whole: in order, to the last one).
+    List<Long> stored = events(id).stream().map(e -> e.get("id").asLong()).toList();
+    for (List<JsonNode> messages : List.of(fromFirst, fromSecond)) {
+      assertThat(messages.get(messages.size() - 1).get("status").asText()).isEqualTo("COMPLETED");
+      List<Long> seen = statusEvents(messages); // the first is the snapshot's
+      assertThat(seen).containsAll(stored.stream().filter(e -> e > seen.get(0)).toList());
+      assertThat(ofType(messages, "training.progress"))
+          .extracting(m -> m.get("step").asLong())
+          .hasSizeGreaterThan(STEPS / 2)
+          .isSorted()
+          .contains((long) STEPS);
+    }
+  }
+
+  /** The ids of the transitions among {@code messages}, in order, without repeats. */
+  private static List<Long> statusEvents(List<JsonNode> messages) {
+    return ofType(messages, "session.status").stream()
+        .map(m -> m.get("eventId").asLong())
+        .distinct()
+        .toList();
+  }
+
+  /**
    * The dashboard in a real browser: sign in, see a field error, create a session through the form,
    * watch it to 100 % with the loss chart drawing, then compare it with another session.
    */
@@ -1040,7 +1139,11 @@ class TrainingSessionEndToEndTest {
 
   /** Every WebSocket message of the session until its final status. */
   private List<JsonNode> followUntilFinished(String id) throws Exception {
-    BlockingQueue<String> inbox = subscribe(id);
+    return allUntilFinished(subscribe(id));
+  }
+
+  /** Every message of {@code inbox} up to and with the final status. */
+  private List<JsonNode> allUntilFinished(BlockingQueue<String> inbox) throws Exception {
     List<JsonNode> messages = new ArrayList<>();
     while (true) {
       JsonNode message = next(inbox, messages);
@@ -1081,13 +1184,21 @@ class TrainingSessionEndToEndTest {
   }
 
   private BlockingQueue<String> subscribe(String id) throws Exception {
+    return subscribe(id, port, null);
+  }
+
+  /** A client of the API on {@code apiPort}; with {@code afterStep}, every stored step after it. */
+  private BlockingQueue<String> subscribe(String id, int apiPort, Integer afterStep)
+      throws Exception {
     BlockingQueue<String> inbox = new LinkedBlockingQueue<>();
+    String query = afterStep == null ? "" : "?afterStep=" + afterStep;
     sockets.add(
         webSockets
             .newWebSocketBuilder()
             .header("Authorization", "Bearer " + ADMIN_TOKEN)
             .buildAsync(
-                URI.create("ws://127.0.0.1:" + port + "/ws/sessions/" + id), new Collector(inbox))
+                URI.create("ws://127.0.0.1:" + apiPort + "/ws/sessions/" + id + query),
+                new Collector(inbox))
             .get(10, TimeUnit.SECONDS));
     return inbox;
   }

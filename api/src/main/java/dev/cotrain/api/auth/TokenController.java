@@ -1,6 +1,7 @@
 package dev.cotrain.api.auth;
 
 import dev.cotrain.api.error.ApiException;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
 import jakarta.validation.Valid;
 import jakarta.validation.constraints.NotBlank;
 import jakarta.validation.constraints.Pattern;
@@ -12,6 +13,7 @@ import java.util.UUID;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
+import org.springframework.lang.Nullable;
 import org.springframework.web.bind.annotation.DeleteMapping;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
@@ -48,8 +50,8 @@ class TokenController {
       String owner,
       boolean admin,
       Instant createdAt,
-      Instant revokedAt,
-      String token) {
+      @Nullable Instant revokedAt,
+      @Nullable String token) {
 
     static TokenResponse of(TokenRepository.TokenRow row, String token) {
       return new TokenResponse(
@@ -67,6 +69,10 @@ class TokenController {
 
   /** Admin only. The answer carries the token: it is shown this once. */
   @PostMapping(consumes = MediaType.APPLICATION_JSON_VALUE)
+  @ApiResponse(
+      responseCode = "201",
+      description = "created; the answer is the only time the token is shown")
+  @ApiResponse(responseCode = "403", description = "the caller's token is not an admin's")
   ResponseEntity<TokenResponse> create(
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @Valid @RequestBody CreateTokenRequest request) {
@@ -87,6 +93,7 @@ class TokenController {
 
   /** Revokes a token at once; another owner's token is 404 for a non-admin. */
   @DeleteMapping("/{id}")
+  @ApiResponse(responseCode = "204", description = "revoked")
   ResponseEntity<Void> revoke(
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller, @PathVariable UUID id) {
     TokenRepository.TokenRow row =

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.UUID;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.core.MethodParameter;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.HttpStatusCode;
 import org.springframework.http.MediaType;
@@ -22,7 +23,10 @@ import org.springframework.web.ErrorResponse;
 import org.springframework.web.bind.MethodArgumentNotValidException;
 import org.springframework.web.bind.MissingServletRequestParameterException;
 import org.springframework.web.bind.annotation.ExceptionHandler;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
+import org.springframework.web.method.annotation.HandlerMethodValidationException;
 import org.springframework.web.method.annotation.MethodArgumentTypeMismatchException;
 
 /**
@@ -56,9 +60,46 @@ class ApiExceptionHandler {
     return badRequest(fields);
   }
 
+  /** A query parameter or path variable that breaks its constraint annotation. */
+  @ExceptionHandler(HandlerMethodValidationException.class)
+  ResponseEntity<ApiError> invalidParameters(HandlerMethodValidationException e) {
+    List<FieldMessage> fields =
+        e.getParameterValidationResults().stream()
+            .flatMap(
+                result ->
+                    result.getResolvableErrors().stream()
+                        .map(
+                            error ->
+                                new FieldMessage(
+                                    parameterName(result.getMethodParameter()),
+                                    error.getDefaultMessage())))
+            .distinct()
+            .sorted(Comparator.comparing(FieldMessage::field).thenComparing(FieldMessage::message))
+            .toList();
+    return badRequest(fields);
+  }
+
+  /** The name a client uses: a {@code @RequestParam}'s or {@code @PathVariable}'s, else Java's. */
+  private static String parameterName(MethodParameter parameter) {
+    RequestParam param = parameter.getParameterAnnotation(RequestParam.class);
+    if (param != null && !param.name().isEmpty()) {
+      return param.name();
+    }
+    PathVariable path = parameter.getParameterAnnotation(PathVariable.class);
+    if (path != null && !path.name().isEmpty()) {
+      return path.name();
+    }
+    return String.valueOf(parameter.getParameterName());
+  }
+
   @ExceptionHandler(HttpMessageNotReadableException.class)
   ResponseEntity<ApiError> unreadable(HttpMessageNotReadableException e) {
     Throwable cause = e.getCause();
+    if (cause instanceof StrictJsonConfig.NulInText nul) {
+      String field = path(nul);
+      return badRequest(
+          List.of(new FieldMessage(field.isEmpty() ? "body" : field, StrictJsonConfig.NUL)));
+    }
     if (cause instanceof UnrecognizedPropertyException unknown) {
       return badRequest(List.of(new FieldMessage(path(unknown), "unknown property")));
     }

@@ -1,5 +1,7 @@
 package dev.cotrain.api.session;
 
+import org.springframework.lang.Nullable;
+
 /**
  * The steps {@code fromStep}..{@code toStep} of a downsampled curve: the loss's minimum, maximum
  * and last value in the bucket (so that a spike stays visible however few points are drawn), and
@@ -12,6 +14,6 @@ record MetricBucket(
     double minLoss,
     double maxLoss,
     double lastLoss,
-    Double lastAccuracy,
-    Double lastLearningRate,
-    Double lastTokensPerSecond) {}
+    @Nullable Double lastAccuracy,
+    @Nullable Double lastLearningRate,
+    @Nullable Double lastTokensPerSecond) {}

@@ -1,6 +1,7 @@
 package dev.cotrain.api.session;
 
 import java.time.Instant;
+import org.springframework.lang.Nullable;
 
 /** One trainer step as stored in the metrics table. */
 public record MetricRow(
@@ -8,8 +9,8 @@ public record MetricRow(
     long totalSteps,
     int epoch,
     double loss,
-    Double accuracy,
-    Double learningRate,
-    Double gradNorm,
-    Double tokensPerSecond,
+    @Nullable Double accuracy,
+    @Nullable Double learningRate,
+    @Nullable Double gradNorm,
+    @Nullable Double tokensPerSecond,
     Instant recordedAt) {}

@@ -2,7 +2,12 @@ package dev.cotrain.api.session;
 
 import dev.cotrain.api.auth.Caller;
 import dev.cotrain.api.error.ApiException;
+import io.swagger.v3.oas.annotations.Parameter;
+import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
 import jakarta.validation.Valid;
+import jakarta.validation.constraints.Max;
+import jakarta.validation.constraints.Min;
 import java.io.IOException;
 import java.net.URI;
 import java.util.UUID;
@@ -28,6 +33,10 @@ class SessionController {
 
   static final int MAX_LOG_LINES = 5_000;
 
+  private static final String EVENTS_LIMIT = "must be between 1 and " + MAX_EVENTS_LIMIT;
+  private static final String METRICS_LIMIT = "must be between 1 and " + MAX_METRICS_LIMIT;
+  private static final String AT_LEAST_0 = "must be at least 0";
+
   private final SessionService sessions;
   private final SessionRepository repository;
   private final TrainerLogs logs;
@@ -43,6 +52,9 @@ class SessionController {
    * created (header {@code Idempotent-Replayed: true}) and starts nothing.
    */
   @PostMapping(consumes = MediaType.APPLICATION_JSON_VALUE)
+  @ApiResponse(responseCode = "201", description = "created, or replayed for its Idempotency-Key")
+  @ApiResponse(responseCode = "409", description = "the Idempotency-Key was used with another body")
+  @ApiResponse(responseCode = "503", description = "the session's workflow could not be started")
   ResponseEntity<SessionResponse> create(
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @Valid @RequestBody CreateSessionRequest request,
@@ -55,18 +67,27 @@ class SessionController {
 
   /** PAUSING: the trainer finishes its step, checkpoints and exits; then PAUSED. */
   @PostMapping("/{id}/pause")
+  @ApiResponse(responseCode = "200", description = "accepted: the state the session heads to")
+  @ApiResponse(responseCode = "409", description = "the session's state does not allow it")
+  @ApiResponse(responseCode = "503", description = "no worker took the request in time")
   ControlResponse pause(@RequestAttribute(Caller.ATTRIBUTE) Caller caller, @PathVariable UUID id) {
     return sessions.control(id, "pause", caller);
   }
 
   /** QUEUED again: a PAUSED session continues from its newest checkpoint. */
   @PostMapping("/{id}/resume")
+  @ApiResponse(responseCode = "200", description = "accepted: the state the session heads to")
+  @ApiResponse(responseCode = "409", description = "the session's state does not allow it")
+  @ApiResponse(responseCode = "503", description = "no worker took the request in time")
   ControlResponse resume(@RequestAttribute(Caller.ATTRIBUTE) Caller caller, @PathVariable UUID id) {
     return sessions.control(id, "resume", caller);
   }
 
   /** CANCELLING: the trainer is stopped; CANCELLED once no process is left. */
   @PostMapping("/{id}/cancel")
+  @ApiResponse(responseCode = "200", description = "accepted: the state the session heads to")
+  @ApiResponse(responseCode = "409", description = "the session's state does not allow it")
+  @ApiResponse(responseCode = "503", description = "no worker took the request in time")
   ControlResponse cancel(@RequestAttribute(Caller.ATTRIBUTE) Caller caller, @PathVariable UUID id) {
     return sessions.control(id, "cancel", caller);
   }
@@ -76,6 +97,8 @@ class SessionController {
    * running one becomes more or less likely to be preempted.
    */
   @PutMapping(path = "/{id}/priority", consumes = MediaType.APPLICATION_JSON_VALUE)
+  @ApiResponse(responseCode = "200", description = "the session with its new priority")
+  @ApiResponse(responseCode = "409", description = "the session has ended")
   SessionResponse priority(
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @PathVariable UUID id,
@@ -88,10 +111,11 @@ class SessionController {
   SystemResponse system(
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @PathVariable UUID id,
-      @RequestParam(defaultValue = "0") long offset,
-      @RequestParam(defaultValue = "" + MAX_EVENTS_LIMIT) int limit) {
-    between("limit", limit, 1, MAX_EVENTS_LIMIT);
-    between("offset", offset, 0, Long.MAX_VALUE);
+      @RequestParam(defaultValue = "0") @Min(value = 0, message = AT_LEAST_0) long offset,
+      @RequestParam(defaultValue = "" + MAX_EVENTS_LIMIT)
+          @Min(value = 1, message = EVENTS_LIMIT)
+          @Max(value = MAX_EVENTS_LIMIT, message = EVENTS_LIMIT)
+          int limit) {
     sessions.find(id, caller);
     return new SystemResponse(id, repository.systemSamples(id, limit, offset));
   }
@@ -102,21 +126,12 @@ class SessionController {
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @PathVariable UUID id,
       @RequestParam(defaultValue = "0") long afterOuterStep,
-      @RequestParam(defaultValue = "" + MAX_EVENTS_LIMIT) int limit) {
-    between("limit", limit, 1, MAX_EVENTS_LIMIT);
+      @RequestParam(defaultValue = "" + MAX_EVENTS_LIMIT)
+          @Min(value = 1, message = EVENTS_LIMIT)
+          @Max(value = MAX_EVENTS_LIMIT, message = EVENTS_LIMIT)
+          int limit) {
     sessions.find(id, caller);
     return new SyncsResponse(id, repository.syncs(id, afterOuterStep, limit));
-  }
-
-  /** A 400 naming {@code parameter} unless {@code min <= value <= max} (no max: Long.MAX_VALUE). */
-  private static void between(String parameter, long value, long min, long max) {
-    if (value < min || value > max) {
-      throw ApiException.badField(
-          parameter,
-          max == Long.MAX_VALUE
-              ? "must be at least " + min
-              : "must be between " + min + " and " + max);
-    }
   }
 
   @GetMapping("/{id}/events")
@@ -124,8 +139,10 @@ class SessionController {
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @PathVariable UUID id,
       @RequestParam(defaultValue = "0") long afterId,
-      @RequestParam(defaultValue = "" + MAX_EVENTS_LIMIT) int limit) {
-    between("limit", limit, 1, MAX_EVENTS_LIMIT);
+      @RequestParam(defaultValue = "" + MAX_EVENTS_LIMIT)
+          @Min(value = 1, message = EVENTS_LIMIT)
+          @Max(value = MAX_EVENTS_LIMIT, message = EVENTS_LIMIT)
+          int limit) {
     sessions.find(id, caller);
     return new EventsResponse(id, repository.events(id, afterId, limit));
   }
@@ -143,14 +160,38 @@ class SessionController {
   @GetMapping
   SessionListResponse list(
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
-      @RequestParam(required = false) String status,
-      @RequestParam(required = false) String owner,
-      @RequestParam(required = false) String modelType,
-      @RequestParam(required = false) String strategy,
-      @RequestParam(required = false) String q,
-      @RequestParam(defaultValue = "-createdAt") String sort,
-      @RequestParam(defaultValue = "50") int limit,
-      @RequestParam(required = false) String cursor) {
+      @RequestParam(required = false)
+          @Parameter(
+              description = "statuses separated by commas, e.g. RUNNING,QUEUED",
+              schema = @Schema(pattern = SessionQuery.STATUSES_PATTERN))
+          String status,
+      @RequestParam(required = false)
+          @Parameter(schema = @Schema(pattern = SessionQuery.OWNER_PATTERN))
+          String owner,
+      @RequestParam(required = false)
+          @Parameter(schema = @Schema(allowableValues = {"llama2", "llama3", "bert"}))
+          String modelType,
+      @RequestParam(required = false)
+          @Parameter(schema = @Schema(allowableValues = {"ddp", "fsdp", "diloco"}))
+          String strategy,
+      @RequestParam(required = false)
+          @Parameter(
+              description = "a part of the name, any case",
+              schema = @Schema(maxLength = 200, pattern = SessionQuery.TEXT_PATTERN))
+          String q,
+      @RequestParam(defaultValue = "-createdAt")
+          @Parameter(
+              schema = @Schema(allowableValues = {"-createdAt", "createdAt", "name", "-name"}))
+          String sort,
+      @RequestParam(defaultValue = "50")
+          @Min(value = 1, message = "must be between 1 and " + SessionQuery.MAX_LIMIT)
+          @Max(
+              value = SessionQuery.MAX_LIMIT,
+              message = "must be between 1 and " + SessionQuery.MAX_LIMIT)
+          int limit,
+      @RequestParam(required = false)
+          @Parameter(description = "the nextCursor of the previous page, with the same sort")
+          String cursor) {
     return sessions.list(
         SessionQuery.of(status, owner, modelType, strategy, q, sort, limit, cursor), caller);
   }
@@ -160,8 +201,10 @@ class SessionController {
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @PathVariable UUID id,
       @RequestParam(defaultValue = "-1") long afterStep,
-      @RequestParam(defaultValue = "" + MAX_METRICS_LIMIT) int limit) {
-    between("limit", limit, 1, MAX_METRICS_LIMIT);
+      @RequestParam(defaultValue = "" + MAX_METRICS_LIMIT)
+          @Min(value = 1, message = METRICS_LIMIT)
+          @Max(value = MAX_METRICS_LIMIT, message = METRICS_LIMIT)
+          int limit) {
     sessions.find(id, caller);
     return new MetricsResponse(id, repository.metrics(id, afterStep, limit));
   }
@@ -171,11 +214,15 @@ class SessionController {
   LogsResponse logs(
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @PathVariable UUID id,
-      @RequestParam(defaultValue = "200") int lines,
-      @RequestParam(defaultValue = "0") int node)
+      @RequestParam(defaultValue = "200")
+          @Min(value = 1, message = "must be between 1 and " + MAX_LOG_LINES)
+          @Max(value = MAX_LOG_LINES, message = "must be between 1 and " + MAX_LOG_LINES)
+          int lines,
+      @RequestParam(defaultValue = "0")
+          @Min(value = 0, message = "must be between 0 and 63")
+          @Max(value = 63, message = "must be between 0 and 63")
+          int node)
       throws IOException {
-    between("lines", lines, 1, MAX_LOG_LINES);
-    between("node", node, 0, 63);
     sessions.find(id, caller);
     return new LogsResponse(id, node, logs.tail(id, node, lines));
   }
@@ -196,11 +243,12 @@ class SessionController {
   DownsampledMetricsResponse downsampledMetrics(
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @PathVariable UUID id,
-      @RequestParam(defaultValue = "500") int points,
-      @RequestParam(defaultValue = "0") long fromStep,
+      @RequestParam(defaultValue = "500")
+          @Min(value = 1, message = METRICS_LIMIT)
+          @Max(value = MAX_METRICS_LIMIT, message = METRICS_LIMIT)
+          int points,
+      @RequestParam(defaultValue = "0") @Min(value = 0, message = AT_LEAST_0) long fromStep,
       @RequestParam(defaultValue = "" + Long.MAX_VALUE) long toStep) {
-    between("points", points, 1, MAX_METRICS_LIMIT);
-    between("fromStep", fromStep, 0, Long.MAX_VALUE);
     if (toStep < fromStep) {
       throw ApiException.badField("toStep", "must be at least fromStep");
     }

@@ -1,6 +1,7 @@
 package dev.cotrain.api.session;
 
 import java.time.Instant;
+import org.springframework.lang.Nullable;
 
 /**
  * One lifecycle transition of a session (docs/lifecycle.md): {@code id} increases with each; {@code
@@ -11,7 +12,7 @@ public record SessionEventRow(
     long id,
     Instant at,
     String status,
-    String previousStatus,
+    @Nullable String previousStatus,
     String cause,
     int attempt,
-    String message) {}
+    @Nullable String message) {}

@@ -29,6 +29,19 @@ record SessionQuery(
 
   static final int MAX_LIMIT = 200;
 
+  private static final String STATUS =
+      "(QUEUED|STARTING|RUNNING|PAUSING|PAUSED|CANCELLING|COMPLETED|FAILED|CANCELLED)";
+
+  /** An owner's name, as tokens give it. */
+  static final String OWNER_PATTERN = "^[A-Za-z0-9._@-]{1,64}$";
+
+  /** Any text but the NUL character (PostgreSQL cannot hold it). */
+  static final String TEXT_PATTERN = "^[^\\u0000]*$";
+
+  /** What {@code status} accepts (the OpenAPI document says it): blank, or statuses and commas. */
+  static final String STATUSES_PATTERN =
+      "^\\s*$|^\\s*" + STATUS + "\\s*(,\\s*" + STATUS + "\\s*)*$";
+
   /** A sort key and direction; ties are broken by id, so pages never overlap or skip. */
   enum Sort {
     CREATED_DESC("-createdAt", "s.created_at", true),
@@ -106,7 +119,7 @@ record SessionQuery(
       String cursor) {
     List<String> statuses = new ArrayList<>();
     if (status != null && !status.isBlank()) {
-      for (String s : status.split(",")) {
+      for (String s : status.split(",", -1)) {
         try {
           statuses.add(SessionStatus.valueOf(s.strip()).name());
         } catch (IllegalArgumentException e) {
@@ -125,8 +138,11 @@ record SessionQuery(
     if (q != null && q.length() > 200) {
       throw ApiException.badField("q", "must be at most 200 characters");
     }
-    if (owner != null && owner.length() > 64) {
-      throw ApiException.badField("owner", "must be at most 64 characters");
+    if (q != null && q.indexOf('\0') >= 0) {
+      throw ApiException.badField("q", "must not contain the NUL character");
+    }
+    if (owner != null && !owner.matches(OWNER_PATTERN)) {
+      throw ApiException.badField("owner", "must be 1 to 64 letters, digits, '.', '_', '@' or '-'");
     }
     Sort order = null;
     for (Sort s : Sort.values()) {
@@ -136,9 +152,6 @@ record SessionQuery(
     }
     if (order == null) {
       throw ApiException.badField("sort", "must be one of -createdAt, createdAt, name, -name");
-    }
-    if (limit < 1 || limit > MAX_LIMIT) {
-      throw ApiException.badField("limit", "must be between 1 and " + MAX_LIMIT);
     }
     return new SessionQuery(
         List.copyOf(statuses),

@@ -1,7 +1,6 @@
 package dev.cotrain.api.session;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cotrain.schema.SessionTransitions;
 import dev.cotrain.schema.Transactions;
@@ -155,7 +154,7 @@ public class SessionRepository {
                     rs.getObject("disk_write_bytes", Long.class),
                     rs.getObject("net_sent_bytes", Long.class),
                     rs.getObject("net_recv_bytes", Long.class),
-                    json(rs.getString("gpus")),
+                    gpus(rs.getString("gpus")),
                     instant(rs, "recorded_at")))
         .list();
   }
@@ -183,11 +182,14 @@ public class SessionRepository {
         .list();
   }
 
-  private static JsonNode json(String text) {
+  private static List<SystemSampleRow.Gpu> gpus(String text) {
+    if (text == null) {
+      return List.of();
+    }
     try {
-      return JSON.readTree(text);
+      return List.of(JSON.readValue(text, SystemSampleRow.Gpu[].class));
     } catch (JsonProcessingException e) {
-      throw new IllegalStateException("a stored JSON column does not parse", e);
+      throw new IllegalStateException("a stored sample's gpus do not parse", e);
     }
   }
 

@@ -1,8 +1,10 @@
 package dev.cotrain.api.session;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.swagger.v3.oas.annotations.media.Schema;
 import java.time.Instant;
 import java.util.UUID;
+import org.springframework.lang.Nullable;
 
 /**
  * A session as the REST API shows it. {@code progress} is a percentage (0..100); {@code
@@ -18,24 +20,25 @@ record SessionResponse(
     String description,
     String status,
     double progress,
-    Long latestStep,
-    Long totalSteps,
-    LatestMetrics latestMetrics,
-    String finalModelPath,
-    String error,
+    @Nullable Long latestStep,
+    @Nullable Long totalSteps,
+    @Nullable LatestMetrics latestMetrics,
+    @Nullable String finalModelPath,
+    @Nullable String error,
     int attempt,
     Instant createdAt,
     Instant updatedAt,
-    Instant finishedAt,
+    @Nullable Instant finishedAt,
     int priority,
     String owner,
-    Queue queue,
-    JsonNode request) {
+    @Nullable Queue queue,
+    @Schema(implementation = CreateSessionRequest.class) JsonNode request) {
 
-  record LatestMetrics(Double loss, Double accuracy, Double learningRate) {}
+  record LatestMetrics(
+      @Nullable Double loss, @Nullable Double accuracy, @Nullable Double learningRate) {}
 
   /** {@code position} counts from 1 (next to be placed); {@code reason} says what it waits for. */
-  record Queue(Integer position, String reason) {}
+  record Queue(@Nullable Integer position, @Nullable String reason) {}
 
   static SessionResponse of(SessionRow row, JsonNode request) {
     boolean hasMetrics =

@@ -1,7 +1,9 @@
 package dev.cotrain.api.session;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import java.time.Instant;
+import java.util.List;
+import org.springframework.lang.Nullable;
 
 /**
  * A machine sample of one node of a session's trainer ({@code node} 0 for a session of one node):
@@ -14,11 +16,17 @@ record SystemSampleRow(
     int node,
     int sample,
     long step,
-    Double cpuPercent,
-    Long rssBytes,
-    Long diskReadBytes,
-    Long diskWriteBytes,
-    Long netSentBytes,
-    Long netRecvBytes,
-    JsonNode gpus,
-    Instant recordedAt) {}
+    @Nullable Double cpuPercent,
+    @Nullable Long rssBytes,
+    @Nullable Long diskReadBytes,
+    @Nullable Long diskWriteBytes,
+    @Nullable Long netSentBytes,
+    @Nullable Long netRecvBytes,
+    List<Gpu> gpus,
+    Instant recordedAt) {
+
+  /** One GPU: {@code utilization} (%) is null without NVML. */
+  @JsonIgnoreProperties(ignoreUnknown = true)
+  record Gpu(
+      int index, @Nullable Double utilization, long memoryUsedBytes, long memoryTotalBytes) {}
+}

@@ -1,7 +1,7 @@
 package dev.cotrain.api.worker;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -67,7 +67,8 @@ public class WorkerRepository {
             });
     return jdbc.sql(
             """
-            SELECT id, last_seen > now() - make_interval(secs => :alive) AS alive, last_seen,
+            SELECT id, last_seen > now() - make_interval(secs => :alive) AS alive,
+                   NULLIF(last_seen, '-infinity') AS last_seen,
                    started_at, worker_pid, cpu_slots, labels::text AS labels
               FROM hosts
              ORDER BY alive DESC, id
@@ -78,18 +79,20 @@ public class WorkerRepository {
                 new WorkerHost(
                     rs.getString("id"),
                     rs.getBoolean("alive"),
-                    rs.getTimestamp("last_seen").toInstant(),
+                    rs.getTimestamp("last_seen") == null
+                        ? null
+                        : rs.getTimestamp("last_seen").toInstant(),
                     rs.getTimestamp("started_at").toInstant(),
                     rs.getLong("worker_pid"),
                     rs.getInt("cpu_slots"),
-                    json(rs.getString("labels")),
+                    labels(rs.getString("labels")),
                     devices.getOrDefault(rs.getString("id"), List.of())))
         .list();
   }
 
-  private JsonNode json(String text) {
+  private Map<String, String> labels(String text) {
     try {
-      return mapper.readTree(text);
+      return mapper.readValue(text, new TypeReference<Map<String, String>>() {});
     } catch (JsonProcessingException e) {
       throw new IllegalStateException("stored host labels are not JSON", e);
     }

@@ -286,6 +286,20 @@ class SessionValidationTest extends ApiTestSupport {
   }
 
   @Test
+  void refusesTextHoldingNulWhichPostgresCannotStore() throws Exception {
+    ObjectNode body = validRequest();
+    data(body, "raw\u0000.txt");
+    body.put("description", "a\u0000b");
+
+    JsonNode error = postExpecting(mapper.writeValueAsString(body), 400);
+
+    assertThat(error.path("fields").get(0).path("field").asText()).isEqualTo("description");
+    assertThat(error.path("fields").get(0).path("message").asText())
+        .isEqualTo("must not contain the NUL character");
+    assertNothingCreated();
+  }
+
+  @Test
   void refusesTrailingGarbageAfterTheObject() throws Exception {
     JsonNode error = postExpecting(mapper.writeValueAsString(validRequest()) + " {}", 400);
 
