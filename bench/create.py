@@ -27,7 +27,13 @@ def body(refused: bool) -> dict:
     return {
         "name": "bench/create.py",
         "modelConfig": {"type": "llama2", "size": "debug", "precision": "fp32"},
-        "trainingConfig": {"batchSize": 4, "learningRate": 0.003, "epochs": 1, "optimizer": "adamw", "maxSteps": 100},
+        "trainingConfig": {
+            "batchSize": 4,
+            "learningRate": 0.003,
+            "epochs": 1,
+            "optimizer": "adamw",
+            "maxSteps": 100,
+        },
         "distributedConfig": distributed,
         "checkpointConfig": {"interval": 30 if refused else 50},
     }
@@ -80,7 +86,10 @@ def main() -> None:
         "create",
         args.trials,
         summary,
-        [{"created_ms": round(a, 1), "refused_ms": round(r, 1)} for a, r in zip(accepted, refusals, strict=True)],
+        [
+            {"created_ms": round(a, 1), "refused_ms": round(r, 1)}
+            for a, r in zip(accepted, refusals, strict=True)
+        ],
     )
 
 
