@@ -1,9 +1,9 @@
 """Config validation: bad configs exit 2 with an error event naming the dotted key."""
 
 import pytest
-from conftest import base_config, of, run_trainer, to_toml, write_config
+from conftest import REPO, base_config, of, run_trainer, to_toml, write_config
 
-from cotrain_core.config import ConfigError, config_from_dict, load_config
+from cotrain_core.config import ConfigError, config_from_dict, field_rules, field_rules_json, load_config
 
 
 def _without(cfg, section, key):
@@ -91,7 +91,17 @@ BAD = [
         "train.weight_decay: must be >= 0",
     ),
     ("negative grad_clip", lambda c: c["train"].update(grad_clip=-1) or c, "train.grad_clip: must be >= 0"),
-    ("warmup below -1", lambda c: c["train"].update(warmup=-2) or c, "train.warmup: must be >= -1"),
+    (
+        "warmup below -1",
+        lambda c: c["train"].update(warmup=-2) or c,
+        "train.warmup: must be >= 0 (or -1 = auto), got -2",
+    ),
+    (
+        "batch over the limit",
+        lambda c: c["train"].update(batch_size=8192) or c,
+        "train.batch_size: must be <= 4096, got 8192",
+    ),
+    ("seed over int32", lambda c: c["train"].update(seed=2**31) or c, "train.seed: must be <= 2147483647"),
     (
         "validation_split 0.9",
         lambda c: c["data"].update(validation_split=0.9) or c,
@@ -190,8 +200,6 @@ def test_good_config_defaults_and_free_text_name(tmp_path):
 
 
 def test_example_config_is_valid():
-    from conftest import REPO
-
     cfg = load_config(REPO / "examples" / "tiny-llama.toml")
     assert cfg.run.session_id == "example" and cfg.model.size == "debug"
 
@@ -272,3 +280,17 @@ def test_lr_schedules(tmp_path):
         and lr_at(100, 100, constant) == 1.0
     )
     assert lr_at(0, 100, train(warmup=0)) == 1.0  # no warmup, no division by zero
+
+
+def test_the_checked_in_field_rules_are_current():
+    # Regenerate with: python -m cotrain_core.config > docs/schema/config-fields.json
+    assert (REPO / "docs" / "schema" / "config-fields.json").read_text() == field_rules_json()
+
+
+def test_field_rules_say_what_the_api_needs():
+    rules = field_rules()
+    assert rules["train.batch_size"] == {"type": "int", "required": False, "default": 8, "gt": 0, "le": 4096}
+    assert rules["train.warmup"]["auto"] == -1 and rules["train.warmup"]["default"] is None
+    assert rules["train.micro_batch_size"]["auto"] is True
+    assert rules["model.type"]["required"] and rules["model.type"]["choices"] == ["llama2", "llama3", "bert"]
+    assert rules["distributed.diloco.outer_momentum"]["lt"] == 1

@@ -3,9 +3,12 @@
     from cotrain_core.config import load_config
     cfg = load_config("examples/tiny-llama.toml")   # raises ConfigError("train.learning_rate: ...")
 
+    python -m cotrain_core.config > docs/schema/config-fields.json   # every key's type, default, rules
+
 Public API:
     load_config(path: str | Path) -> Config
     config_from_dict(raw: dict) -> Config
+    field_rules() -> dict               # {"train.batch_size": {"type": "int", "default": 8, "ge": 1, ...}}
     class ConfigError(Exception)
     Config.world_size -> int            # nodes * gpus_per_node
     Config.per_rank_batch -> int        # train.batch_size // world_size
@@ -16,9 +19,14 @@ Every problem is reported as a ConfigError whose message starts with the dotted 
 Config holds concrete values (train.micro_batch_size, train.weight_decay); train.warmup stays -1
 ("auto") because it depends on the number of steps (see objective.lr_at).
 This module does not import torch, so bad configs fail fast.
+
+The field metadata below is the one definition of each key's limits, choices and default. The API's
+request mirrors it; docs/schema/config-fields.json is its export, which a test here keeps current
+and the API's tests compare with the request's bounds and defaults.
 """
 
 import dataclasses
+import json
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -41,11 +49,20 @@ def _spec(
     lt=None,
     le=None,
     nonempty=False,
+    auto=None,
     factory=None,
 ):
-    """A dataclass field carrying its validation rules in metadata."""
+    """A dataclass field carrying its validation rules in metadata. `auto`: a value accepted besides
+    the bounds, meaning "derived from other keys" (train.warmup = -1)."""
     rules = dict(
-        choices=choices, unsupported=unsupported or {}, gt=gt, ge=ge, lt=lt, le=le, nonempty=nonempty
+        choices=choices,
+        unsupported=unsupported or {},
+        gt=gt,
+        ge=ge,
+        lt=lt,
+        le=le,
+        nonempty=nonempty,
+        auto=auto,
     )
     if factory is not None:
         return field(default_factory=factory, metadata=rules)
@@ -70,27 +87,28 @@ class ModelConfig:
 
 
 _AUTO = -1  # sentinel of keys whose default depends on other keys
+_MAX_STEPS = 10_000_000
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = _spec(8, gt=0)  # global: sequences per optimizer step over all ranks
-    micro_batch_size: int = _spec(0, gt=0)  # default (0 internally): batch_size // world_size
-    learning_rate: float = _spec(0.003, gt=0)
-    warmup: int = _spec(_AUTO, ge=-1)  # -1 = auto: 10% of total steps, at most 100
+    batch_size: int = _spec(8, gt=0, le=4096)  # global: sequences per optimizer step over all ranks
+    micro_batch_size: int = _spec(0, gt=0, le=4096)  # default (0 internally): batch_size // world_size
+    learning_rate: float = _spec(0.003, gt=0, le=10)
+    warmup: int = _spec(_AUTO, ge=0, le=_MAX_STEPS, auto=_AUTO)  # -1 = auto: 10% of total steps, at most 100
     schedule: str = _spec("cosine", choices=("cosine", "linear", "constant"))
-    epochs: int = _spec(1, gt=0)
-    max_steps: int = _spec(0, ge=0)  # 0 = no cap
+    epochs: int = _spec(1, gt=0, le=1000)
+    max_steps: int = _spec(0, ge=0, le=_MAX_STEPS)  # 0 = no cap
     optimizer: str = _spec("adamw", choices=("adam", "adamw", "sgd"))
-    weight_decay: float = _spec(float(_AUTO), ge=0)  # default: 0.01 for adamw, 0 for adam / sgd
-    grad_clip: float = _spec(1.0, ge=0)  # max gradient norm, 0 = off
-    seed: int = _spec(1234, ge=0)
+    weight_decay: float = _spec(float(_AUTO), ge=0, le=10)  # default: 0.01 for adamw, 0 for adam / sgd
+    grad_clip: float = _spec(1.0, ge=0, le=1000)  # max gradient norm, 0 = off
+    seed: int = _spec(1234, ge=0, le=2**31 - 1)
 
 
 @dataclass(frozen=True)
 class DilocoConfig:
-    inner_steps: int = _spec(50, gt=0)
-    outer_lr: float = _spec(0.7, gt=0)
+    inner_steps: int = _spec(50, gt=0, le=100_000)
+    outer_lr: float = _spec(0.7, gt=0, le=10)
     outer_momentum: float = _spec(0.9, ge=0, lt=1)
     nesterov: bool = _spec(True)
     pseudo_grad_dtype: str = _spec("fp32", choices=("fp32", "bf16", "fp16"))
@@ -98,8 +116,8 @@ class DilocoConfig:
 
 @dataclass(frozen=True)
 class DistributedConfig:
-    nodes: int = _spec(1, ge=1)
-    gpus_per_node: int = _spec(1, ge=1)
+    nodes: int = _spec(1, ge=1, le=64)
+    gpus_per_node: int = _spec(1, ge=1, le=64)
     strategy: str = _spec("ddp", choices=("ddp", "fsdp", "diloco"))
     diloco: DilocoConfig = _spec(factory=DilocoConfig)  # [distributed.diloco]; only with strategy diloco
 
@@ -118,7 +136,7 @@ class DataConfig:
 class CheckpointConfig:
     output_path: str = _spec(nonempty=True)
     interval: int = _spec(50, ge=0)  # steps between checkpoints, 0 = none
-    keep_last: int = _spec(3, ge=1)
+    keep_last: int = _spec(3, ge=1, le=1000)
 
 
 @dataclass(frozen=True)
@@ -266,20 +284,69 @@ def _check(key: str, value, typ: type, rules):
         raise ConfigError(f"{key}: must be one of {', '.join(rules['choices'])}, got {_show(value)}")
     if rules["nonempty"] and not value.strip():
         raise ConfigError(f"{key}: must not be empty")
-    for rule, ok, word in (
-        ("gt", lambda a, b: a > b, ">"),
-        ("ge", lambda a, b: a >= b, ">="),
-        ("lt", lambda a, b: a < b, "<"),
-        ("le", lambda a, b: a <= b, "<="),
-    ):
-        if rules[rule] is not None and not ok(value, rules[rule]):
-            raise ConfigError(f"{key}: must be {word} {rules[rule]}, got {value}")
+    if rules["auto"] is not None and value == rules["auto"]:
+        return value
+    auto = "" if rules["auto"] is None else f" (or {rules['auto']} = auto)"
+    for rule, word in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+        if rules[rule] is not None and not _BOUNDS[rule](value, rules[rule]):
+            raise ConfigError(f"{key}: must be {word} {rules[rule]}{auto}, got {value}")
     return value
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "a boolean"}
+_BOUNDS = {
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+}
+
+
+def field_rules() -> dict:
+    """Every key's type, default and rules, by dotted key in file order: the export other
+    languages read (docs/schema/config-fields.json). `default` is null for a required key and for
+    one derived from other keys (then `auto` is true, or the value that asks for it)."""
+    rules = {}
+
+    def walk(prefix: str, cls) -> None:
+        types = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            key = f"{prefix}.{f.name}"
+            if dataclasses.is_dataclass(types[f.name]):
+                walk(key, types[f.name])
+                continue
+            meta = f.metadata
+            required = f.default is dataclasses.MISSING
+            derived = not required and (
+                f.default == meta["auto"]
+                or any(meta[b] is not None and not ok(f.default, meta[b]) for b, ok in _BOUNDS.items())
+            )
+            entry = {"type": types[f.name].__name__, "required": required}
+            entry["default"] = None if required or derived else f.default
+            if derived:
+                entry["auto"] = True if meta["auto"] is None else meta["auto"]
+            entry.update({b: meta[b] for b in _BOUNDS if meta[b] is not None})
+            if meta["choices"]:
+                entry["choices"] = list(meta["choices"])
+            if meta["nonempty"]:
+                entry["nonempty"] = True
+            rules[key] = entry
+
+    for name, cls in typing.get_type_hints(Config).items():
+        walk(name, cls)
+    return rules
 
 
 def _show(value) -> str:
     kind = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "table", list: "array"}
     return f"{kind.get(type(value), type(value).__name__)} {value!r}"
+
+
+def field_rules_json() -> str:
+    """field_rules() as JSON, one key per line (docs/schema/config-fields.json)."""
+    lines = [f"  {json.dumps(key)}: {json.dumps(entry)}" for key, entry in field_rules().items()]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+if __name__ == "__main__":
+    print(field_rules_json(), end="")

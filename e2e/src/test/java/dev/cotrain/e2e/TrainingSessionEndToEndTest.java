@@ -473,12 +473,42 @@ class TrainingSessionEndToEndTest {
   }
 
   @Test
-  void sessionTheTrainerRejectsEndsFailedWithTheTrainersMessage() throws Exception {
-    // BERT has no published 7B dimensions: the trainer refuses the config, naming the key.
+  void sessionTheTrainerRejectsIsRefusedAtCreateAndOneTheMachineCannotHoldEndsFailed()
+      throws Exception {
+    long sessions = jdbc.sql("SELECT count(*) FROM sessions").query(Long.class).single();
+    // The worker judges the request by the trainer's own rules before anything is stored: BERT
+    // has no published 7B dimensions, and a DiLoCo checkpoint must fall on an outer step.
+    HttpResponse<String> bert =
+        createWithKey(
+            request(STEPS, 10)
+                .replace("\"llama2\", \"size\": \"debug\"", "\"bert\", \"size\": \"7B\""),
+            null);
+    HttpResponse<String> diloco =
+        createWithKey(
+            request(STEPS, 15)
+                .replace(
+                    "\"strategy\": \"ddp\"",
+                    "\"strategy\": \"diloco\", \"diloco\": {\"innerSteps\": 10}"),
+            null);
+
+    assertThat(bert.statusCode()).as(bert.body()).isEqualTo(400);
+    JsonNode size = json.readTree(bert.body()).get("fields").get(0);
+    assertThat(size.get("field").asText()).isEqualTo("modelConfig.size");
+    assertThat(size.get("message").asText()).startsWith("model.size: bert has no 7B preset");
+    assertThat(diloco.statusCode()).as(diloco.body()).isEqualTo(400);
+    JsonNode interval = json.readTree(diloco.body()).get("fields").get(0);
+    assertThat(interval.get("field").asText()).isEqualTo("checkpointConfig.interval");
+    assertThat(interval.get("message").asText())
+        .startsWith(
+            "checkpoint.interval: must be a multiple of distributed.diloco.inner_steps (10)")
+        .endsWith("got 15");
+    assertThat(jdbc.sql("SELECT count(*) FROM sessions").query(Long.class).single())
+        .isEqualTo(sessions);
+
+    // What only the host can judge is still refused by the trainer at launch: a 70B model does
+    // not fit this machine's memory. The session ends FAILED with the trainer's message.
     String id =
-        create(
-                request(STEPS, 10)
-                    .replace("\"llama2\", \"size\": \"debug\"", "\"bert\", \"size\": \"7B\""))
+        create(request(STEPS, 10).replace("\"size\": \"debug\"", "\"size\": \"70B\""))
             .get("id")
             .asText();
 
@@ -486,8 +516,8 @@ class TrainingSessionEndToEndTest {
 
     JsonNode last = messages.get(messages.size() - 1);
     assertThat(last.get("status").asText()).isEqualTo("FAILED");
-    assertThat(last.get("error").asText()).startsWith("model.size:");
-    assertThat(get("/api/sessions/" + id).get("error").asText()).startsWith("model.size:");
+    assertThat(last.get("error").asText()).startsWith("model.size: 70B needs about");
+    assertThat(get("/api/sessions/" + id).get("error").asText()).startsWith("model.size: 70B");
     awaitWorkflow(id, WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_FAILED);
   }
 

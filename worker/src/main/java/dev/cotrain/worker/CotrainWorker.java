@@ -3,6 +3,7 @@ package dev.cotrain.worker;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.cotrain.activities.config.ConfigActivitiesImpl;
+import dev.cotrain.activities.config.ConfigChecker;
 import dev.cotrain.activities.host.HostStore;
 import dev.cotrain.activities.placement.PlacementActivitiesImpl;
 import dev.cotrain.activities.placement.PlacementStore;
@@ -11,6 +12,7 @@ import dev.cotrain.activities.session.SessionStore;
 import dev.cotrain.activities.storage.StorageLayout;
 import dev.cotrain.activities.training.TrainerLauncher;
 import dev.cotrain.activities.training.TrainingActivitiesImpl;
+import dev.cotrain.workflows.session.ConfigCheckWorkflowImpl;
 import dev.cotrain.workflows.session.SessionSearchAttributes;
 import dev.cotrain.workflows.session.TaskQueues;
 import dev.cotrain.workflows.session.TrainingSessionInput;
@@ -42,8 +44,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The worker process: applies the schema, registers the sessions' search attributes, then polls the
- * control queue (session workflows, config generation, status bookkeeping) and the training queue
- * (trainer processes, one per slot). SIGTERM drains it ({@link #close()}).
+ * control queue (session workflows, config checks and generation, status bookkeeping) and the
+ * training queue (trainer processes, one per slot). SIGTERM drains it ({@link #close()}).
  *
  * <p>Run: {@code java -jar worker/target/cotrain-worker-exec.jar}, configured by COTRAIN_* env.
  */
@@ -59,6 +61,7 @@ public final class CotrainWorker implements AutoCloseable {
   static final Duration STICKY_TIMEOUT = Duration.ofSeconds(1);
 
   private final HostStore hosts;
+  private final ConfigChecker checker;
   private final WorkflowClient client;
   private final PlacementStore placements;
   private final HostStore.Host host;
@@ -114,9 +117,11 @@ public final class CotrainWorker implements AutoCloseable {
                 // the heartbeat timeout.
                 .setStickyQueueScheduleToStartTimeout(STICKY_TIMEOUT)
                 .build());
-    control.registerWorkflowImplementationTypes(TrainingSessionWorkflowImpl.class);
+    control.registerWorkflowImplementationTypes(
+        TrainingSessionWorkflowImpl.class, ConfigCheckWorkflowImpl.class);
+    this.checker = new ConfigChecker(List.of(settings.python()), Duration.ofSeconds(5));
     control.registerActivitiesImplementations(
-        new ConfigActivitiesImpl(layout),
+        new ConfigActivitiesImpl(layout, checker),
         new SessionActivitiesImpl(store),
         new PlacementActivitiesImpl(placements));
 
@@ -192,6 +197,7 @@ public final class CotrainWorker implements AutoCloseable {
   /** Connects, registers and starts polling; the returned worker runs until closed. */
   public static CotrainWorker start(WorkerSettings settings) {
     CotrainWorker worker = new CotrainWorker(settings);
+    worker.checker.warmUp();
     worker.factory.start();
     worker.keepPresent(settings.heartbeatEvery());
     worker.placeWaitingSessions();
@@ -254,6 +260,7 @@ public final class CotrainWorker implements AutoCloseable {
     factory.shutdown();
     training.drain();
     factory.awaitTermination(stopGrace.toSeconds() + 30, TimeUnit.SECONDS);
+    checker.close();
     service.shutdown();
     dataSource.close();
   }

@@ -2,6 +2,7 @@ package dev.cotrain.activities.config;
 
 import dev.cotrain.activities.storage.StorageLayout;
 import dev.cotrain.workflows.session.ConfigActivities;
+import dev.cotrain.workflows.session.ConfigActivities.ConfigVerdict;
 import dev.cotrain.workflows.session.FailureTypes;
 import io.temporal.failure.ApplicationFailure;
 import java.io.IOException;
@@ -15,10 +16,22 @@ public class ConfigActivitiesImpl implements ConfigActivities {
 
   private final StorageLayout layout;
   private final TomlConfigWriter writer;
+  private final ConfigChecker checker;
 
-  public ConfigActivitiesImpl(StorageLayout layout) {
+  public ConfigActivitiesImpl(StorageLayout layout, ConfigChecker checker) {
     this.layout = layout;
     this.writer = new TomlConfigWriter(layout);
+    this.checker = checker;
+  }
+
+  @Override
+  public ConfigVerdict checkConfig(GenerateConfigInput input) {
+    try {
+      // The very text generateConfig would write, so the trainer judges what it would get.
+      return checker.check(writer.render(input.sessionId(), input.spec()));
+    } catch (InvalidConfigException | IllegalArgumentException e) {
+      return ConfigVerdict.refused(e.getMessage());
+    }
   }
 
   @Override

@@ -133,10 +133,17 @@ record CreateSessionRequest(
           @Max(value = 1000, message = "must be between 1 and 1000")
           Integer keepLast) {}
 
+  // The request's defaults: the one definition that normalized() applies and docs/api.md lists
+  // (a test compares both, and the trainer's defaults of the same keys). Optional trainer settings
+  // without a default here stay null and get the trainer's own default.
+  static final String DEFAULT_DESCRIPTION = "";
   static final int DEFAULT_MAX_STEPS = 0;
   static final long DEFAULT_SEED = 1234;
   static final int DEFAULT_SEQ_LENGTH = 128;
+  static final String DEFAULT_DATA_PATH = "";
   static final int DEFAULT_CHECKPOINT_INTERVAL = 50;
+  static final int DEFAULT_PRIORITY = 0;
+  static final String DEFAULT_PLACEMENT = "spread";
 
   /** This request on behalf of {@code owner}. */
   CreateSessionRequest ownedBy(String owner) {
@@ -161,7 +168,7 @@ record CreateSessionRequest(
         checkpointConfig == null ? new CheckpointConfig(null, null) : checkpointConfig;
     return new CreateSessionRequest(
         name,
-        description == null ? "" : description,
+        description == null ? DEFAULT_DESCRIPTION : description,
         modelConfig,
         new TrainingConfig(
             t.batchSize(),
@@ -178,14 +185,14 @@ record CreateSessionRequest(
         distributedConfig,
         new DataConfig(
             d.seqLength() == null ? DEFAULT_SEQ_LENGTH : d.seqLength(),
-            d.dataPath() == null ? "" : d.dataPath(),
+            d.dataPath() == null ? DEFAULT_DATA_PATH : d.dataPath(),
             d.tokenizer(),
             d.validationSplit()),
         new CheckpointConfig(
             c.interval() == null ? DEFAULT_CHECKPOINT_INTERVAL : c.interval(), c.keepLast()),
-        priority == null ? 0 : priority,
+        priority == null ? DEFAULT_PRIORITY : priority,
         owner,
-        placement == null ? "spread" : placement);
+        placement == null ? DEFAULT_PLACEMENT : placement);
   }
 
   /** The workflow's input. Call only on a {@link #normalized()} request. */

@@ -72,6 +72,7 @@ class SessionService {
   private final TemporalProperties temporal;
   private final ObjectMapper mapper;
   private final WorkerRepository workers;
+  private final TrainerConfigCheck trainerCheck;
 
   /**
    * Update calls block until a worker answers; they run here, bounded by the update timeout, so
@@ -90,12 +91,14 @@ class SessionService {
       WorkflowClient workflowClient,
       TemporalProperties temporal,
       ObjectMapper mapper,
-      WorkerRepository workers) {
+      WorkerRepository workers,
+      TrainerConfigCheck trainerCheck) {
     this.repository = repository;
     this.workflowClient = workflowClient;
     this.temporal = temporal;
     this.mapper = mapper;
     this.workers = workers;
+    this.trainerCheck = trainerCheck;
   }
 
   /** A create's answer: the session, and whether an earlier request with its key made it. */
@@ -104,6 +107,7 @@ class SessionService {
   /**
    * Starts and stores a validated request. With an {@code idempotencyKey} the session id is derived
    * from the key, so a retried request finds the session (and workflow) of the first one. Throws
+   * 400 for a combination the trainer refuses ({@link TrainerConfigCheck}) or no host could hold,
    * 503 when Temporal cannot be reached (nothing is stored then), 409 when the key was used for a
    * different request.
    */
@@ -132,6 +136,7 @@ class SessionService {
                     .getBytes(StandardCharsets.UTF_8));
     String sessionId = id.toString();
     String workflowId = TaskQueues.workflowId(sessionId);
+    trainerCheck.refuseWhatTheTrainerWould(sessionId, request.toSpec());
 
     WorkflowOptions options =
         WorkflowOptions.newBuilder()

@@ -38,6 +38,16 @@ public class WorkerRepository {
     return most == 0 ? OptionalInt.empty() : OptionalInt.of(most);
   }
 
+  /** Whether a worker marked its host seen within {@code aliveWithin}. */
+  public boolean anyAlive(Duration aliveWithin) {
+    return jdbc.sql(
+            "SELECT EXISTS (SELECT 1 FROM hosts WHERE last_seen > now() - make_interval(secs =>"
+                + " :alive))")
+        .param("alive", aliveWithin.toMillis() / 1000.0)
+        .query(Boolean.class)
+        .single();
+  }
+
   /** Registered hosts (alive or not) offering at least {@code devices} devices (0: all of them). */
   public int hostsWithAtLeast(int devices) {
     return jdbc.sql(

@@ -10,6 +10,9 @@ public final class TaskQueues {
 
   public static final String WORKFLOW_ID_PREFIX = "session-";
 
+  /** Prefix of the workflow ids of {@link ConfigCheckWorkflow}s: one per create, on CONTROL. */
+  public static final String CONFIG_CHECK_ID_PREFIX = "config-check-";
+
   private TaskQueues() {}
 
   /** The task queue of one host's trainers, where the session placed there runs its attempt. */
