@@ -134,7 +134,9 @@ class TrainingSessionEndToEndTest {
                   // Its namespace holds none of the first API's workflows.
                   "--cotrain.reconcile.enabled=false",
                   // No worker answers a pause there: its 503 comes after this.
-                  "--cotrain.temporal.update-timeout=2s");
+                  "--cotrain.temporal.update-timeout=2s",
+                  // Nor a config check: a create is accepted unchecked after this.
+                  "--cotrain.temporal.config-check-timeout=200ms");
     }
     return ((ServletWebServerApplicationContext) secondApi).getWebServer().getPort();
   }
