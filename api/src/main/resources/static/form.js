@@ -3,12 +3,13 @@
 import { ApiError, api, context, escapeHtml } from "./api.js";
 
 // [JSON path, label, kind, choices or attributes, initial value]. Empty optional fields are left
-// out of the request, so that the API's defaults (shown as placeholders) apply.
+// out of the request, so that the defaults apply: the API's, which the placeholders show as the
+// OpenAPI document gives them, or else the trainer's.
 const SECTIONS = [
   ["Session", [
     ["name", "Name", "text", {}, "tiny llama"],
     ["description", "Description", "text", { placeholder: "optional" }],
-    ["priority", "Priority", "int", { placeholder: "0" }],
+    ["priority", "Priority", "int", {}],
     ["placement", "Placement", "select", ["", "spread", "pack"]],
   ]],
   ["Model", [
@@ -21,45 +22,47 @@ const SECTIONS = [
     ["trainingConfig.learningRate", "Learning rate", "float", {}, "0.003"],
     ["trainingConfig.epochs", "Epochs", "int", {}, "1"],
     ["trainingConfig.optimizer", "Optimizer", "select", ["adamw", "adam", "sgd"], "adamw"],
-    ["trainingConfig.maxSteps", "Max steps", "int", { placeholder: "0: the epochs decide" }, "200"],
-    ["trainingConfig.seed", "Seed", "int", { placeholder: "1234" }],
-    ["trainingConfig.microBatchSize", "Micro-batch size", "int", { placeholder: "per-process batch" }],
-    ["trainingConfig.warmupSteps", "Warmup steps", "int", { placeholder: "10% of the steps, ≤ 100" }],
+    ["trainingConfig.maxSteps", "Max steps", "int", {}, "200"],
+    ["trainingConfig.seed", "Seed", "int", {}],
+    ["trainingConfig.microBatchSize", "Micro-batch size", "int", { placeholder: "trainer default" }],
+    ["trainingConfig.warmupSteps", "Warmup steps", "int", { placeholder: "trainer default" }],
     ["trainingConfig.schedule", "Schedule", "select", ["", "cosine", "linear", "constant"]],
     ["trainingConfig.weightDecay", "Weight decay", "float", { placeholder: "trainer default" }],
-    ["trainingConfig.gradClip", "Gradient clip", "float", { placeholder: "1.0" }],
+    ["trainingConfig.gradClip", "Gradient clip", "float", { placeholder: "trainer default" }],
   ]],
   ["Distribution", [
     ["distributedConfig.nodes", "Nodes", "int", {}, "1"],
     ["distributedConfig.gpusPerNode", "GPUs per node", "int", {}, "1"],
     ["distributedConfig.strategy", "Strategy", "select", ["ddp", "fsdp", "diloco"], "ddp"],
-    ["distributedConfig.diloco.innerSteps", "DiLoCo inner steps", "int", { placeholder: "50", diloco: true }],
-    ["distributedConfig.diloco.outerLr", "DiLoCo outer lr", "float", { placeholder: "0.7", diloco: true }],
-    ["distributedConfig.diloco.outerMomentum", "DiLoCo momentum", "float", { placeholder: "0.9", diloco: true }],
+    ["distributedConfig.diloco.innerSteps", "DiLoCo inner steps", "int", { placeholder: "trainer default", diloco: true }],
+    ["distributedConfig.diloco.outerLr", "DiLoCo outer lr", "float", { placeholder: "trainer default", diloco: true }],
+    ["distributedConfig.diloco.outerMomentum", "DiLoCo momentum", "float", { placeholder: "trainer default", diloco: true }],
   ]],
   ["Data", [
     ["dataConfig.dataPath", "Data path", "text", { placeholder: "built-in corpus; or a file under datasets/raw" }],
-    ["dataConfig.seqLength", "Sequence length", "int", { placeholder: "128" }],
+    ["dataConfig.seqLength", "Sequence length", "int", {}],
     ["dataConfig.tokenizer", "Tokenizer", "select", ["", "byte", "bpe"]],
-    ["dataConfig.validationSplit", "Validation split", "float", { placeholder: "0.05" }],
+    ["dataConfig.validationSplit", "Validation split", "float", { placeholder: "trainer default" }],
   ]],
   ["Checkpoints", [
-    ["checkpointConfig.interval", "Interval (steps)", "int", { placeholder: "50; 0: none" }],
-    ["checkpointConfig.keepLast", "Keep last", "int", { placeholder: "3" }],
+    ["checkpointConfig.interval", "Interval (steps, 0: none)", "int", {}],
+    ["checkpointConfig.keepLast", "Keep last", "int", { placeholder: "trainer default" }],
   ]],
 ];
 
-function input([path, label, kind, spec, initial]) {
+function input([path, label, kind, spec, initial], known) {
   const id = `f-${path.replaceAll(".", "-")}`;
   let control;
   if (kind === "select") {
-    const choices = spec.map((c) => `<option value="${c}" ${c === initial ? "selected" : ""}>${c || "default"}</option>`);
+    const choices = spec.map((c) => `<option value="${c}" ${c === initial ? "selected" : ""}>${
+      c || (path in known ? `default (${known[path]})` : "default")}</option>`);
     control = `<select id="${id}" name="${path}">${choices.join("")}</select>`;
   } else {
     const type = kind === "text" ? "text" : "number";
     const step = kind === "float" ? ' step="any"' : "";
+    const placeholder = path in known ? `default: ${known[path]}` : spec.placeholder ?? "";
     control = `<input id="${id}" name="${path}" type="${type}"${step} value="${escapeHtml(initial ?? "")}"
-      placeholder="${escapeHtml(spec.placeholder ?? "")}">`;
+      placeholder="${escapeHtml(placeholder)}">`;
   }
   return `<div class="field" data-field="${path}" ${spec.diloco ? "data-diloco" : ""}>
       <label for="${id}">${label}</label>${control}<span class="field-error" id="${id}-error"></span></div>`;
@@ -87,12 +90,29 @@ function body(form) {
   return request;
 }
 
-export function newSessionView(main) {
+/** {"trainingConfig.seed": 1234, ...}: the request's defaults, as the OpenAPI document gives them. */
+async function defaults() {
+  const document = await fetch("/v3/api-docs").then((r) => r.json());
+  const schemas = document.components.schemas;
+  const found = {};
+  function walk(schema, prefix) {
+    for (const [name, property] of Object.entries(schema.properties || {})) {
+      const ref = property.$ref || property.anyOf?.find((s) => s.$ref)?.$ref;
+      if (ref) walk(schemas[ref.split("/").pop()], `${prefix}${name}.`);
+      else if (property.default !== undefined) found[`${prefix}${name}`] = property.default;
+    }
+  }
+  walk(schemas.CreateSessionRequest, "");
+  return found;
+}
+
+export async function newSessionView(main) {
+  const known = await defaults().catch(() => ({}));
   main.innerHTML = `
     <h1>New session</h1>
     <form class="session" id="session-form" novalidate>
       ${SECTIONS.map(([title, fields]) =>
-        `<fieldset><legend>${title}</legend>${fields.map(input).join("")}</fieldset>`).join("")}
+        `<fieldset><legend>${title}</legend>${fields.map((f) => input(f, known)).join("")}</fieldset>`).join("")}
       <div class="form-actions">
         <button class="primary" type="submit" id="create">Create session</button>
         <span class="muted">as ${escapeHtml(context.info.owner)}</span>

@@ -850,6 +850,14 @@ class TrainingSessionEndToEndTest {
 
       // An invalid form: the API's messages appear next to the fields they name.
       browser.driver.get("http://localhost:" + port + "/#/new");
+      browser.await(
+          WAIT,
+          "the API's defaults as placeholders",
+          d ->
+              browser
+                  .find("[data-field='trainingConfig.seed'] input")
+                  .getDomAttribute("placeholder")
+                  .equals("default: 1234"));
       setField(browser, "trainingConfig.learningRate", "-1");
       setField(browser, "trainingConfig.batchSize", "0");
       browser.find("#create").click();

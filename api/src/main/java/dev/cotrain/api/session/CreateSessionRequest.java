@@ -1,6 +1,7 @@
 package dev.cotrain.api.session;
 
 import dev.cotrain.workflows.session.SessionSpec;
+import io.swagger.v3.oas.annotations.media.Schema;
 import jakarta.validation.Valid;
 import jakarta.validation.constraints.DecimalMax;
 import jakarta.validation.constraints.DecimalMin;
@@ -19,7 +20,9 @@ import jakarta.validation.constraints.Size;
 record CreateSessionRequest(
     @NotBlank(message = "is required") @Size(max = 200, message = "must be at most 200 characters")
         String name,
-    @Size(max = 2000, message = "must be at most 2000 characters") String description,
+    @Size(max = 2000, message = "must be at most 2000 characters")
+        @Schema(defaultValue = DEFAULT_DESCRIPTION)
+        String description,
     @NotNull(message = "is required") @Valid ModelConfig modelConfig,
     @NotNull(message = "is required") @Valid TrainingConfig trainingConfig,
     @NotNull(message = "is required") @Valid DistributedConfig distributedConfig,
@@ -27,12 +30,15 @@ record CreateSessionRequest(
     @Valid CheckpointConfig checkpointConfig,
     @Min(value = -1000, message = "must be between -1000 and 1000")
         @Max(value = 1000, message = "must be between -1000 and 1000")
+        @Schema(defaultValue = "" + DEFAULT_PRIORITY)
         Integer priority,
     @Pattern(
             regexp = "[A-Za-z0-9._@-]{1,64}",
             message = "must be 1 to 64 letters, digits, '.', '_', '@' or '-'")
         String owner,
-    @Pattern(regexp = "spread|pack", message = "must be one of spread, pack") String placement) {
+    @Pattern(regexp = "spread|pack", message = "must be one of spread, pack")
+        @Schema(defaultValue = DEFAULT_PLACEMENT)
+        String placement) {
 
   record ModelConfig(
       @NotNull(message = "is required")
@@ -65,9 +71,11 @@ record CreateSessionRequest(
           String optimizer,
       @Min(value = 0, message = "must be between 0 and 10000000")
           @Max(value = 10_000_000, message = "must be between 0 and 10000000")
+          @Schema(defaultValue = "" + DEFAULT_MAX_STEPS)
           Integer maxSteps,
       @Min(value = 0, message = "must be between 0 and 2147483647")
           @Max(value = Integer.MAX_VALUE, message = "must be between 0 and 2147483647")
+          @Schema(defaultValue = "" + DEFAULT_SEED)
           Long seed,
       @Min(value = 1, message = "must be between 1 and 4096")
           @Max(value = 4096, message = "must be between 1 and 4096")
@@ -119,8 +127,11 @@ record CreateSessionRequest(
   record DataConfig(
       @Min(value = 8, message = "must be between 8 and 4096")
           @Max(value = 4096, message = "must be between 8 and 4096")
+          @Schema(defaultValue = "" + DEFAULT_SEQ_LENGTH)
           Integer seqLength,
-      @Size(max = 255, message = "must be at most 255 characters") @RelativeDataPath
+      @Size(max = 255, message = "must be at most 255 characters")
+          @RelativeDataPath
+          @Schema(defaultValue = DEFAULT_DATA_PATH)
           String dataPath,
       @Pattern(regexp = "byte|bpe", message = "must be one of byte, bpe") String tokenizer,
       @DecimalMin(value = "0", inclusive = false, message = "must be above 0 and at most 0.5")
@@ -128,7 +139,9 @@ record CreateSessionRequest(
           Double validationSplit) {}
 
   record CheckpointConfig(
-      @Min(value = 0, message = "must be at least 0") Integer interval,
+      @Min(value = 0, message = "must be at least 0")
+          @Schema(defaultValue = "" + DEFAULT_CHECKPOINT_INTERVAL)
+          Integer interval,
       @Min(value = 1, message = "must be between 1 and 1000")
           @Max(value = 1000, message = "must be between 1 and 1000")
           Integer keepLast) {}
