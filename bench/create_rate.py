@@ -8,8 +8,9 @@ measures one request at a time).
 step (`loadConfig`, docs/config.md), and it measures creations per second (count / wall time from
 the first request to the last answer) and the p50 / p99 of one request's latency (201 received).
 Each creation starts the session's workflow in Temporal and stores its row, as in real use; the
-worker places and runs the sessions meanwhile, as it would. Afterwards every session that has not
-ended is cancelled. Writes bench/results/create_rate.json.
+worker places and runs the sessions meanwhile, as it would. Afterwards it waits until they all
+ended (each has one step), and cancels those that did not within --wait seconds. Writes
+bench/results/create_rate.json.
 """
 
 import argparse
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--api", default="http://127.0.0.1:8080")
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--wait", type=int, default=300, help="seconds to wait for the sessions to end")
     args = parser.parse_args()
 
     latencies: list[float] = []
@@ -83,12 +85,16 @@ def main() -> None:
         t.join()
     wall = time.monotonic() - began
 
-    for session_id in ids:
-        if call(args.api, f"/api/sessions/{session_id}")["status"] not in FINAL:
-            try:
-                call(args.api, f"/api/sessions/{session_id}/cancel", method="POST")
-            except OSError:
-                pass  # it ended meanwhile
+    deadline = time.monotonic() + args.wait
+    running = list(ids)
+    while running and time.monotonic() < deadline:
+        running = [i for i in running if call(args.api, f"/api/sessions/{i}")["status"] not in FINAL]
+        time.sleep(1)
+    for session_id in running:
+        try:
+            call(args.api, f"/api/sessions/{session_id}/cancel", method="POST")
+        except OSError:
+            pass  # it ended meanwhile
 
     ms = [x * 1000 for x in latencies]
     figures = {
@@ -101,6 +107,7 @@ def main() -> None:
         "p99_ms": round(percentile(ms, 99), 1),
         "max_ms": round(max(ms), 1),
         "wall_s": round(wall, 2),
+        "not_ended_after_wait": len(running),
         "load_average_before": [round(x, 2) for x in load_before],
         "where": "one machine runs the API, the worker, PostgreSQL, Temporal and these clients",
     }

@@ -25,6 +25,7 @@ import json
 import os
 import socket
 import struct
+import subprocess
 import termios
 import time
 import urllib.parse
@@ -200,6 +201,18 @@ def unread_bytes(s: socket.socket) -> int:
     return struct.unpack("i", fcntl.ioctl(s, termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
+def server_send_queue(s: socket.socket) -> int | None:
+    """Bytes the API's end of the stalled connection could not send yet (ss's Send-Q): above a
+    few KiB, its sends to this client block."""
+    port = s.getsockname()[1]
+    out = subprocess.run(["ss", "-tnH", "state", "established"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        fields = line.split()  # Recv-Q Send-Q Local Peer
+        if len(fields) >= 4 and fields[3].endswith(f":{port}"):
+            return int(fields[1])
+    return None
+
+
 def stored_steps(api: str, session_id: str) -> int:
     count, after = 0, -1
     while True:
@@ -264,6 +277,7 @@ async def scenario(api: str, n: int, rate: float, seconds: int, stalled: bool) -
     stop.set()
     await asyncio.gather(*(t for _, t in started), list_task, return_exceptions=True)
     stalled_unread = unread_bytes(stall) if stall else None
+    stalled_server_queue = server_send_queue(stall) if stall else None
     if stall:
         stall.close()
 
@@ -299,6 +313,7 @@ async def scenario(api: str, n: int, rate: float, seconds: int, stalled: bool) -
     }
     if stall:
         result["stalled_client_unread_bytes"] = stalled_unread
+        result["stalled_client_server_send_queue_bytes"] = stalled_server_queue
     return result
 
 
