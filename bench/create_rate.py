@@ -67,7 +67,8 @@ def main() -> None:
                 return
             sent = time.monotonic()
             try:
-                created = call(args.api, "/api/sessions", {**REQUEST, "name": f"create rate bench #{i}"}, "POST")
+                body = {**REQUEST, "name": f"create rate bench #{i}"}
+                created = call(args.api, "/api/sessions", body, "POST")
             except OSError as e:
                 with lock:
                     errors.append(str(e))

@@ -142,8 +142,8 @@ class CheckpointConfig:
 @dataclass(frozen=True)
 class LoadConfig:
     # > 0: the load-generating mode (load.py): no model, `step` events at this rate for
-    # train.max_steps steps; 0 trains
-    events_per_second: float = _spec(0.0, ge=0, le=1000)
+    # train.max_steps steps; 0 (the value besides the bounds) trains
+    events_per_second: float = _spec(0.0, gt=0, le=1000, auto=0.0)
 
 
 @dataclass(frozen=True)
