@@ -63,10 +63,13 @@ def machine() -> str:
     return f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.platform()}"
 
 
-def write_results(name: str, trials: int, medians: dict, results: list[dict]) -> dict:
-    """Writes bench/results/<name>.json: the command, the machine, the medians, every trial."""
+def write_results(
+    name: str, trials: int, medians: dict, results: list[dict], command: str | None = None
+) -> dict:
+    """Writes bench/results/<name>.json: the command (by default bench/<name>.py --trials N), the
+    machine, the medians (or other summary figures), every trial."""
     summary = {
-        "command": f"bench/{name}.py --trials {trials}",
+        "command": command or f"bench/{name}.py --trials {trials}",
         "machine": machine(),
         **medians,
         "trials": results,

@@ -140,6 +140,13 @@ class CheckpointConfig:
 
 
 @dataclass(frozen=True)
+class LoadConfig:
+    # > 0: the load-generating mode (load.py): no model, `step` events at this rate for
+    # train.max_steps steps; 0 (the value besides the bounds) trains
+    events_per_second: float = _spec(0.0, gt=0, le=1000, auto=0.0)
+
+
+@dataclass(frozen=True)
 class Config:
     run: RunConfig
     model: ModelConfig
@@ -147,6 +154,7 @@ class Config:
     distributed: DistributedConfig
     data: DataConfig
     checkpoint: CheckpointConfig
+    load: LoadConfig = field(default_factory=LoadConfig)
 
     @property
     def world_size(self) -> int:
@@ -218,6 +226,11 @@ def _check_combinations(cfg: Config, raw: dict) -> None:
         raise ConfigError(
             f"train.micro_batch_size: {t.micro_batch_size} must divide the per-rank batch {per_rank} "
             f"(train.batch_size {t.batch_size} / world size {world})"
+        )
+    if cfg.load.events_per_second and t.max_steps == 0:
+        raise ConfigError(
+            "train.max_steps: the load generator ([load] events_per_second > 0) runs exactly "
+            "train.max_steps steps and needs it >= 1"
         )
     if "diloco" in raw.get("distributed", {}) and d.strategy != "diloco":
         raise ConfigError(

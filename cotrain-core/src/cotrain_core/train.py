@@ -16,11 +16,20 @@ import os
 # import must not be missed. The launcher passes its pid to workers in COTRAIN_PARENT_PID.
 _PARENT_AT_START = int(os.environ.get("COTRAIN_PARENT_PID") or os.getppid())
 
+import sys
+
+# A config with [load] events_per_second > 0 asks for the load generator (load.py), which needs
+# none of the imports below: hand over before them, so that it never loads torch.
+if __name__ == "__main__":
+    from . import load
+
+    if load.wanted(sys.argv[1:]):
+        sys.exit(load.main())
+
 import argparse
 import math
 import random
 import signal
-import sys
 import threading
 import time
 import traceback

@@ -23,7 +23,8 @@ public sealed interface SessionEvent {
 
   /**
    * One trainer step. {@code progress} is a percentage (0..100); {@code participants} the number of
-   * ranks training.
+   * ranks training; {@code at} is when the worker stored the step (ISO-8601, the metrics row's
+   * {@code recorded_at}).
    */
   record Progress(
       String sessionId,
@@ -37,7 +38,8 @@ public sealed interface SessionEvent {
       Double gradNorm,
       Integer batchSize,
       Double tokensPerSecond,
-      int participants)
+      int participants,
+      String at)
       implements SessionEvent {}
 
   /**

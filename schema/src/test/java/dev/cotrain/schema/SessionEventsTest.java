@@ -13,7 +13,8 @@ class SessionEventsTest {
   @Test
   void eventsRoundTripThroughTheirPayload() {
     SessionEvent progress =
-        new SessionEvent.Progress(ID, 7, 200, 1, 3.5, 4.25, 0.1, 3e-4, 1.5, 8, 1234.5, 2);
+        new SessionEvent.Progress(
+            ID, 7, 200, 1, 3.5, 4.25, 0.1, 3e-4, 1.5, 8, 1234.5, 2, "2026-11-30T20:00:00.123456Z");
     SessionEvent status =
         new SessionEvent.Status(
             ID,
@@ -29,7 +30,9 @@ class SessionEventsTest {
 
     assertThat(SessionEvents.decode(SessionEvents.encode(progress))).isEqualTo(progress);
     assertThat(SessionEvents.decode(SessionEvents.encode(status))).isEqualTo(status);
-    assertThat(SessionEvents.encode(progress)).contains("\"kind\":\"progress\"");
+    assertThat(SessionEvents.encode(progress))
+        .contains("\"kind\":\"progress\"")
+        .contains("\"at\":\"2026-11-30T20:00:00.123456Z\"");
   }
 
   @Test

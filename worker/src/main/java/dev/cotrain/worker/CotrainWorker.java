@@ -53,6 +53,13 @@ public final class CotrainWorker implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(CotrainWorker.class);
 
+  /**
+   * Each training slot's writer holds a connection only for one short transaction, so a few serve
+   * many slots; one per slot would pass PostgreSQL's default limit of 100 connections at about 90
+   * slots (bench/relay.py runs 100), and more connections than cores only queue inside PostgreSQL.
+   */
+  static final int MAX_DB_CONNECTIONS = 16;
+
   private final HikariDataSource dataSource;
   private final WorkflowServiceStubs service;
   private final WorkerFactory factory;
@@ -78,7 +85,7 @@ public final class CotrainWorker implements AutoCloseable {
     db.setJdbcUrl(settings.dbUrl());
     db.setUsername(settings.dbUser());
     db.setPassword(settings.dbPassword());
-    db.setMaximumPoolSize(2 + settings.trainingSlots());
+    db.setMaximumPoolSize(Math.min(2 + settings.trainingSlots(), MAX_DB_CONNECTIONS));
     db.setPoolName("cotrain-worker");
     this.dataSource = new HikariDataSource(db);
     Flyway.configure().dataSource(dataSource).load().migrate();

@@ -9,8 +9,10 @@ import dev.cotrain.workflows.session.SessionActivities.RegisterSession;
 import dev.cotrain.workflows.session.SessionActivities.StatusChange;
 import dev.cotrain.workflows.session.TaskQueues;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Types;
+import java.time.OffsetDateTime;
 import java.util.List;
 import java.util.UUID;
 import javax.sql.DataSource;
@@ -76,24 +78,15 @@ public final class SessionStore {
                     change.finalModelPath())));
   }
 
+  /**
+   * Stores the step and relays it with the time it was stored ({@code recorded_at}, which a client
+   * catching up later reads too).
+   */
   public void recordStep(String sessionId, StepMetrics m) {
     UUID id = UUID.fromString(sessionId);
-    SessionEvent event =
-        new SessionEvent.Progress(
-            sessionId,
-            m.step(),
-            m.totalSteps(),
-            m.epoch(),
-            m.progressPercent(),
-            m.loss(),
-            finite(m.accuracy()),
-            finite(m.learningRate()),
-            finite(m.gradNorm()),
-            m.batchSize(),
-            finite(m.tokensPerSecond()),
-            m.participants());
     inTransaction(
         c -> {
+          String at;
           try (PreparedStatement insert =
               c.prepareStatement(
                   """
@@ -105,6 +98,7 @@ public final class SessionStore {
                       loss = excluded.loss, accuracy = excluded.accuracy,
                       learning_rate = excluded.learning_rate, grad_norm = excluded.grad_norm,
                       tokens_per_s = excluded.tokens_per_s, recorded_at = now()
+                  RETURNING recorded_at
                   """)) {
             insert.setObject(1, id);
             insert.setLong(2, m.step());
@@ -115,7 +109,10 @@ public final class SessionStore {
             setDouble(insert, 7, m.learningRate());
             setDouble(insert, 8, m.gradNorm());
             setDouble(insert, 9, m.tokensPerSecond());
-            insert.executeUpdate();
+            try (ResultSet stored = insert.executeQuery()) {
+              stored.next();
+              at = stored.getObject(1, OffsetDateTime.class).toInstant().toString();
+            }
           }
           try (PreparedStatement update =
               c.prepareStatement(
@@ -133,7 +130,22 @@ public final class SessionStore {
             update.setObject(7, id);
             update.executeUpdate();
           }
-          SessionTransitions.notify(c, event);
+          SessionTransitions.notify(
+              c,
+              new SessionEvent.Progress(
+                  sessionId,
+                  m.step(),
+                  m.totalSteps(),
+                  m.epoch(),
+                  m.progressPercent(),
+                  m.loss(),
+                  finite(m.accuracy()),
+                  finite(m.learningRate()),
+                  finite(m.gradNorm()),
+                  m.batchSize(),
+                  finite(m.tokensPerSecond()),
+                  m.participants(),
+                  at));
         });
   }
 

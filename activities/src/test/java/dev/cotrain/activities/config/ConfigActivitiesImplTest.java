@@ -72,7 +72,8 @@ class ConfigActivitiesImplTest {
             spec.training(),
             new SessionSpec.Distributed(3, 1, "ddp", null),
             spec.data(),
-            spec.checkpoint());
+            spec.checkpoint(),
+            spec.load());
 
     ConfigVerdict verdict = activities(PYTHON).checkConfig(new GenerateConfigInput(ID, threeNodes));
 
@@ -131,7 +132,8 @@ class ConfigActivitiesImplTest {
             new SessionSpec.Distributed(
                 1, 1, "diloco", new SessionSpec.Diloco(50, 0.7, 0.9, true, "fp32")),
             new SessionSpec.Data(128, "", "bpe", 0.1),
-            new SessionSpec.Checkpoint(50, 3));
+            new SessionSpec.Checkpoint(50, 3),
+            null);
 
     for (String key : new TomlConfigWriter(new StorageLayout(root)).values(ID, full).keySet()) {
       assertThat(rules.has(key)).as("%s in docs/schema/config-fields.json", key).isTrue();
@@ -147,6 +149,7 @@ class ConfigActivitiesImplTest {
         new SessionSpec.Distributed(
             1, 1, "diloco", new SessionSpec.Diloco(innerSteps, null, null, null, null)),
         new SessionSpec.Data(128, "", null, null),
-        new SessionSpec.Checkpoint(interval, null));
+        new SessionSpec.Checkpoint(interval, null),
+        null);
   }
 }

@@ -87,7 +87,8 @@ class TomlConfigWriterTest {
             new SessionSpec.Distributed(
                 1, 2, "diloco", new SessionSpec.Diloco(50, 0.7, 0.9, true, "bf16")),
             new SessionSpec.Data(128, "", "bpe", 0.1),
-            new SessionSpec.Checkpoint(100, 2));
+            new SessionSpec.Checkpoint(100, 2),
+            null);
     TomlConfigWriter writer = new TomlConfigWriter(new StorageLayout(root));
 
     String text = writer.render(ID, diloco);
@@ -100,7 +101,30 @@ class TomlConfigWriterTest {
     assertThat(parsed.getDouble("data.validation_split")).isEqualTo(0.1);
     assertThat(parsed.getLong("checkpoint.keep_last")).isEqualTo(2L);
     assertThat(Toml.parse(writer.render(ID, base)).dottedKeySet())
-        .noneMatch(k -> k.startsWith("distributed.diloco") || k.equals("train.schedule"));
+        .noneMatch(
+            k ->
+                k.startsWith("distributed.diloco")
+                    || k.equals("train.schedule")
+                    || k.startsWith("load."));
+  }
+
+  @Test
+  void theLoadGeneratingModeIsItsOwnTable() {
+    SessionSpec base = spec("tiny", "");
+    SessionSpec load =
+        new SessionSpec(
+            base.name(),
+            base.description(),
+            base.model(),
+            base.training(),
+            base.distributed(),
+            base.data(),
+            base.checkpoint(),
+            new SessionSpec.Load(10.0));
+
+    String text = new TomlConfigWriter(new StorageLayout(root)).render(ID, load);
+
+    assertThat(text).endsWith("\n[load]\nevents_per_second = 10.0\n");
   }
 
   @Test
@@ -142,6 +166,7 @@ class TomlConfigWriterTest {
         new SessionSpec.Training(8, 0.003, 1, "adamw", 200, 1234, null, null, null, null, null),
         new SessionSpec.Distributed(1, 1, "ddp", null),
         new SessionSpec.Data(128, dataPath, null, null),
-        new SessionSpec.Checkpoint(50, null));
+        new SessionSpec.Checkpoint(50, null),
+        null);
   }
 }

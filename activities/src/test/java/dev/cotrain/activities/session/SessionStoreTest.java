@@ -6,15 +6,21 @@ import dev.cotrain.activities.TestDatabase;
 import dev.cotrain.activities.host.HostStore;
 import dev.cotrain.activities.placement.PlacementStore;
 import dev.cotrain.schema.SessionEvent;
+import dev.cotrain.schema.SessionEvents;
 import dev.cotrain.workflows.session.SessionActivities.RegisterSession;
 import dev.cotrain.workflows.session.SessionActivities.StatusChange;
 import dev.cotrain.workflows.session.SessionStatus;
+import java.sql.Connection;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
+import org.postgresql.PGConnection;
+import org.postgresql.PGNotification;
 
 /** The session row and its event log on the real PostgreSQL. */
 class SessionStoreTest {
@@ -119,6 +125,38 @@ class SessionStoreTest {
         .contains("\"memoryTotalBytes\": 6");
     assertThat(db.<Double>query("SELECT seconds FROM sync_events WHERE session_id = ?", id))
         .containsExactly(0.25);
+  }
+
+  @Test
+  void aStepIsRelayedWithTheTimeItWasStored() throws Exception {
+    store.registerSession(new RegisterSession(id, "tiny", "", "{}"));
+    try (Connection listener = db.dataSource().getConnection();
+        Statement listen = listener.createStatement()) {
+      listen.execute("LISTEN " + SessionEvents.CHANNEL);
+
+      store.recordStep(
+          id, new SessionStore.StepMetrics(3, 10, 1, 30.0, 2.5, 0.4, 0.001, 1.0, 8, 500.0, 1));
+
+      SessionEvent.Progress relayed = null;
+      long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+      while (relayed == null && System.nanoTime() < deadline) {
+        PGNotification[] notes = listener.unwrap(PGConnection.class).getNotifications(500);
+        for (PGNotification note : notes == null ? new PGNotification[0] : notes) {
+          if (SessionEvents.decode(note.getParameter()) instanceof SessionEvent.Progress p
+              && p.sessionId().equals(id)) {
+            relayed = p;
+          }
+        }
+      }
+      assertThat(relayed).isNotNull();
+      assertThat(relayed.step()).isEqualTo(3);
+      Instant recordedAt =
+          db.<java.sql.Timestamp>query(
+                  "SELECT recorded_at FROM metrics WHERE session_id = ? AND step = 3", id)
+              .get(0)
+              .toInstant();
+      assertThat(Instant.parse(relayed.at())).isEqualTo(recordedAt);
+    }
   }
 
   private StatusChange change(int seq, SessionStatus status, String cause, String message) {

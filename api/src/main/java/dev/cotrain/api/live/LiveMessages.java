@@ -35,7 +35,10 @@ final class LiveMessages {
    */
   record Subscribed(String type, String sessionId) implements Message {}
 
-  /** {@code progress} is a percentage (0..100). */
+  /**
+   * {@code progress} is a percentage (0..100); {@code at} is when the worker stored the step (null
+   * in the snapshot of the newest step).
+   */
   record TrainingProgress(
       String type,
       String sessionId,
@@ -46,7 +49,8 @@ final class LiveMessages {
       Double loss,
       Integer participants,
       Metrics metrics,
-      Double tokensPerSecond)
+      Double tokensPerSecond,
+      String at)
       implements Message {}
 
   record Metrics(Double accuracy, Double learningRate, Integer batchSize) {}

@@ -286,7 +286,8 @@ class SessionEventRelay implements DisposableBean {
         event.loss(),
         event.participants(),
         new LiveMessages.Metrics(event.accuracy(), event.learningRate(), event.batchSize()),
-        event.tokensPerSecond());
+        event.tokensPerSecond(),
+        event.at());
   }
 
   /** Status events carry no progress; it is 100 for COMPLETED, else the stored one. */
@@ -370,7 +371,8 @@ class SessionEventRelay implements DisposableBean {
                 m.loss(),
                 participants,
                 new LiveMessages.Metrics(m.accuracy(), m.learningRate(), batchSize),
-                m.tokensPerSecond());
+                m.tokensPerSecond(),
+                m.recordedAt() == null ? null : m.recordedAt().toString());
         // Not coalesced: the catch-up is the history a chart draws.
         if (!offer(client, LiveMessages.CATCH_UP, missed)) {
           return false;
@@ -389,7 +391,8 @@ class SessionEventRelay implements DisposableBean {
             row.latestLoss(),
             participants,
             new LiveMessages.Metrics(row.latestAccuracy(), row.learningRate(), batchSize),
-            row.tokensPerSecond());
+            row.tokensPerSecond(),
+            null);
     return offer(client, progress);
   }
 

@@ -38,7 +38,8 @@ record CreateSessionRequest(
         String owner,
     @Pattern(regexp = "spread|pack", message = "must be one of spread, pack")
         @Schema(defaultValue = DEFAULT_PLACEMENT)
-        String placement) {
+        String placement,
+    @Valid LoadConfig loadConfig) {
 
   record ModelConfig(
       @NotNull(message = "is required")
@@ -146,6 +147,17 @@ record CreateSessionRequest(
           @Max(value = 1000, message = "must be between 1 and 1000")
           Integer keepLast) {}
 
+  /**
+   * The trainer's load-generating mode (docs/config.md): no model, a step every {@code 1 /
+   * eventsPerSecond} s for {@code trainingConfig.maxSteps} steps; the rest of the request is
+   * validated and passed on as for training.
+   */
+  record LoadConfig(
+      @NotNull(message = "is required")
+          @DecimalMin(value = "0", inclusive = false, message = "must be above 0 and at most 1000")
+          @DecimalMax(value = "1000", message = "must be above 0 and at most 1000")
+          Double eventsPerSecond) {}
+
   // The request's defaults: the one definition that normalized() applies and docs/api.md lists
   // (a test compares both, and the trainer's defaults of the same keys). Optional trainer settings
   // without a default here stay null and get the trainer's own default.
@@ -170,7 +182,8 @@ record CreateSessionRequest(
         checkpointConfig,
         priority,
         owner,
-        placement);
+        placement,
+        loadConfig);
   }
 
   /** This request with every default filled in. Call only on a valid request. */
@@ -205,7 +218,8 @@ record CreateSessionRequest(
             c.interval() == null ? DEFAULT_CHECKPOINT_INTERVAL : c.interval(), c.keepLast()),
         priority == null ? DEFAULT_PRIORITY : priority,
         owner,
-        placement == null ? DEFAULT_PLACEMENT : placement);
+        placement == null ? DEFAULT_PLACEMENT : placement,
+        loadConfig);
   }
 
   /** The workflow's input. Call only on a {@link #normalized()} request. */
@@ -244,6 +258,7 @@ record CreateSessionRequest(
             dataConfig.dataPath(),
             dataConfig.tokenizer(),
             dataConfig.validationSplit()),
-        new SessionSpec.Checkpoint(checkpointConfig.interval(), checkpointConfig.keepLast()));
+        new SessionSpec.Checkpoint(checkpointConfig.interval(), checkpointConfig.keepLast()),
+        loadConfig == null ? null : new SessionSpec.Load(loadConfig.eventsPerSecond()));
   }
 }

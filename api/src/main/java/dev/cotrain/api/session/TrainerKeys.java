@@ -42,7 +42,8 @@ final class TrainerKeys {
           Map.entry("data.tokenizer", "dataConfig.tokenizer"),
           Map.entry("data.validation_split", "dataConfig.validationSplit"),
           Map.entry("checkpoint.interval", "checkpointConfig.interval"),
-          Map.entry("checkpoint.keep_last", "checkpointConfig.keepLast"));
+          Map.entry("checkpoint.keep_last", "checkpointConfig.keepLast"),
+          Map.entry("load.events_per_second", "loadConfig.eventsPerSecond"));
 
   /** The request's object of each trainer section, for a key no field maps to. */
   private static final Map<String, String> OBJECT_BY_SECTION =
@@ -51,7 +52,8 @@ final class TrainerKeys {
           "train", "trainingConfig",
           "distributed", "distributedConfig",
           "data", "dataConfig",
-          "checkpoint", "checkpointConfig");
+          "checkpoint", "checkpointConfig",
+          "load", "loadConfig");
 
   private TrainerKeys() {}
 

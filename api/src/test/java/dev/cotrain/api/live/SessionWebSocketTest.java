@@ -64,7 +64,7 @@ class SessionWebSocketTest extends ApiTestSupport {
         """
         {"kind":"progress","sessionId":"%s","step":12,"totalSteps":200,"epoch":1,"progress":6.0,
          "loss":3.2,"accuracy":0.31,"learningRate":0.003,"batchSize":8,"participants":1,
-         "tokensPerSecond":5000.0}
+         "tokensPerSecond":5000.0,"at":"2026-11-30T21:02:45.461528Z"}
         """
             .formatted(id));
     JsonNode progress = client.next();
@@ -80,6 +80,7 @@ class SessionWebSocketTest extends ApiTestSupport {
     assertThat(progress.path("metrics").path("learningRate").asDouble()).isEqualTo(0.003);
     assertThat(progress.path("metrics").path("batchSize").asInt()).isEqualTo(8);
     assertThat(progress.path("tokensPerSecond").asDouble()).isEqualTo(5000.0);
+    assertThat(progress.path("at").asText()).isEqualTo("2026-11-30T21:02:45.461528Z");
 
     notify(status(id, "COMPLETED", "RUNNING", "completed", null, "models/" + id + "/final"));
     JsonNode status = client.next();
@@ -212,6 +213,8 @@ class SessionWebSocketTest extends ApiTestSupport {
     assertThat(progress.path("metrics").path("learningRate").asDouble()).isEqualTo(0.001);
     assertThat(progress.path("metrics").path("batchSize").asInt()).isEqualTo(16);
     assertThat(progress.path("tokensPerSecond").asDouble()).isEqualTo(1234.5);
+    assertThat(progress.has("at")).isTrue();
+    assertThat(progress.path("at").isNull()).isTrue(); // the newest step only, without its time
   }
 
   @Test
@@ -272,8 +275,8 @@ class SessionWebSocketTest extends ApiTestSupport {
     for (long step = 1; step <= 30; step++) {
       jdbc.sql(
               """
-              INSERT INTO metrics (session_id, step, total_steps, epoch, loss)
-              VALUES (:id, :step, 100, 1, :loss)
+              INSERT INTO metrics (session_id, step, total_steps, epoch, loss, recorded_at)
+              VALUES (:id, :step, 100, 1, :loss, '2026-11-30T21:00:00Z'::timestamptz + :step * interval '1 s')
               """)
           .param("id", id)
           .param("step", step)
@@ -292,6 +295,9 @@ class SessionWebSocketTest extends ApiTestSupport {
       JsonNode progress = client.next();
       assertThat(progress.path("type").asText()).isEqualTo("training.progress");
       steps.add(progress.path("step").asLong());
+      // When the worker stored it: the row's recorded_at, as a live message would have carried.
+      assertThat(progress.path("at").asText())
+          .isEqualTo("2026-11-30T21:00:%02dZ".formatted(progress.path("step").asLong()));
     }
     assertThat(steps).containsExactly(26L, 27L, 28L, 29L, 30L);
     assertThat(client.messages.poll(300, TimeUnit.MILLISECONDS)).isNull();
@@ -477,7 +483,7 @@ class SessionWebSocketTest extends ApiTestSupport {
     return """
         {"kind":"progress","sessionId":"%s","step":%d,"totalSteps":100,"epoch":1,
          "progress":%d.0,"loss":1.5,"accuracy":null,"learningRate":0.001,"batchSize":16,
-         "participants":4,"tokensPerSecond":100.0}
+         "participants":4,"tokensPerSecond":100.0,"at":"2026-11-30T21:02:45Z"}
         """
         .formatted(id, step, step);
   }

@@ -91,7 +91,8 @@ class SessionApiTest extends ApiTestSupport {
                         8, 0.003, 1, "adamw", 0, 1234, null, null, null, null, null),
                     new SessionSpec.Distributed(1, 2, "ddp", null),
                     new SessionSpec.Data(128, "", null, null),
-                    new SessionSpec.Checkpoint(50, null)),
+                    new SessionSpec.Checkpoint(50, null),
+                    null),
                 ((TrainingSessionInput) input.getValue()).request(),
                 Duration.ofSeconds(10)));
     assertThat(mapper.readTree(((TrainingSessionInput) input.getValue()).request()))
@@ -132,6 +133,22 @@ class SessionApiTest extends ApiTestSupport {
     assertThat(spec.training().seed()).isEqualTo(7);
     assertThat(spec.data()).isEqualTo(new SessionSpec.Data(64, "tiny/shakespeare.txt", null, null));
     assertThat(spec.checkpoint().interval()).isZero();
+    assertThat(spec.load()).isNull();
+  }
+
+  @Test
+  void createPassesTheLoadGeneratingModeToTheWorkflow() throws Exception {
+    ObjectNode body = validRequest();
+    ((ObjectNode) body.get("trainingConfig")).put("maxSteps", 300);
+    body.putObject("loadConfig").put("eventsPerSecond", 10);
+
+    assertThat(post(body).getStatus()).isEqualTo(201);
+
+    ArgumentCaptor<Object> input = ArgumentCaptor.forClass(Object.class);
+    verify(stub).start(input.capture());
+    SessionSpec spec = ((TrainingSessionInput) input.getValue()).spec();
+    assertThat(spec.load()).isEqualTo(new SessionSpec.Load(10.0));
+    assertThat(spec.training().maxSteps()).isEqualTo(300);
   }
 
   @Test

@@ -46,6 +46,11 @@ class SessionValidationTest extends ApiTestSupport {
             "placement",
             "must be one of spread, pack"),
         bad(
+            "load mode without a rate",
+            b -> b.putObject("loadConfig").put("eventsPerSecond", 0),
+            "loadConfig.eventsPerSecond",
+            "must be above 0 and at most 1000"),
+        bad(
             "bad model size",
             b -> model(b).put("size", "3B"),
             "modelConfig.size",

@@ -3,7 +3,7 @@ package dev.cotrain.workflows.session;
 /**
  * What a user asked for when creating a training session, already validated by the API. It is the
  * workflow's input and the only source of the generated TOML config. Nullable fields are optional:
- * null leaves the trainer's default (docs/config.md).
+ * null leaves the trainer's default (docs/config.md). {@code load} is null for training.
  */
 public record SessionSpec(
     String name,
@@ -12,7 +12,8 @@ public record SessionSpec(
     Training training,
     Distributed distributed,
     Data data,
-    Checkpoint checkpoint) {
+    Checkpoint checkpoint,
+    Load load) {
 
   /** {@code type} llama2 | llama3 | bert, {@code size} debug | 125M | 7B | 13B | 70B. */
   public record Model(String type, String size, String precision) {}
@@ -57,4 +58,10 @@ public record SessionSpec(
 
   /** {@code interval} in steps; 0 writes no checkpoints. {@code keepLast} newest ones are kept. */
   public record Checkpoint(int interval, Integer keepLast) {}
+
+  /**
+   * The trainer's load-generating mode (docs/config.md, {@code [load]}): no model, a step every
+   * {@code 1 / eventsPerSecond} s for {@code maxSteps} steps, for benchmarks of the orchestrator.
+   */
+  public record Load(double eventsPerSecond) {}
 }

@@ -86,6 +86,7 @@ class ConfigCheckWorkflowTest {
         new SessionSpec.Distributed(
             1, 1, "diloco", new SessionSpec.Diloco(50, null, null, null, null)),
         spec.data(),
-        new SessionSpec.Checkpoint(30, null));
+        new SessionSpec.Checkpoint(30, null),
+        null);
   }
 }

@@ -185,7 +185,8 @@ class TrainingSessionWorkflowTest {
             spec.training(),
             new SessionSpec.Distributed(2, 1, "ddp", null),
             spec.data(),
-            spec.checkpoint());
+            spec.checkpoint(),
+            spec.load());
 
     SessionOutcome outcome =
         workflow().run(new TrainingSessionInput(ID, twoNodes, "{\"name\": \"tiny\"}", null));
@@ -382,7 +383,8 @@ class TrainingSessionWorkflowTest {
         new SessionSpec.Training(8, 0.003, 1, "adamw", 200, 1234, null, null, null, null, null),
         new SessionSpec.Distributed(1, 1, "ddp", null),
         new SessionSpec.Data(128, "", null, null),
-        new SessionSpec.Checkpoint(50, null));
+        new SessionSpec.Checkpoint(50, null),
+        null);
   }
 
   /** Session bookkeeping that remembers what it was asked to store. */
