@@ -25,6 +25,7 @@ import io.temporal.workflow.Async;
 import io.temporal.workflow.CancellationScope;
 import io.temporal.workflow.Promise;
 import io.temporal.workflow.Workflow;
+import io.temporal.workflow.WorkflowInit;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -95,7 +96,7 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
               .setRetryOptions(UNTIL_STORED)
               .build());
 
-  private String sessionId;
+  private final String sessionId;
   private SessionStatus status = SessionStatus.QUEUED;
   private int attempt;
   private boolean pauseRequested;
@@ -120,9 +121,17 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
   private int seq;
   private CancellationScope root;
 
+  /**
+   * Knows its session before any handler runs: a cancel that arrives in the first workflow task
+   * (right after the create) runs before {@link #run}, and its transition must name the session.
+   */
+  @WorkflowInit
+  public TrainingSessionWorkflowImpl(TrainingSessionInput input) {
+    sessionId = input.sessionId();
+  }
+
   @Override
   public SessionOutcome run(TrainingSessionInput input) {
-    sessionId = input.sessionId();
     root = CancellationScope.current();
     SessionSpec spec = input.spec();
     Workflow.upsertTypedSearchAttributes(

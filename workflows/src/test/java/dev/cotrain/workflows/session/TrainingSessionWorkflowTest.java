@@ -10,12 +10,18 @@ import static org.mockito.Mockito.withSettings;
 import dev.cotrain.workflows.session.ConfigActivities.GeneratedConfig;
 import dev.cotrain.workflows.session.SessionActivities.StatusChange;
 import dev.cotrain.workflows.session.TrainingSessionWorkflow.ControlRequest;
+import dev.cotrain.workflows.session.TrainingSessionWorkflow.ControlResult;
 import io.temporal.api.enums.v1.IndexedValueType;
+import io.temporal.api.enums.v1.WorkflowIdConflictPolicy;
+import io.temporal.client.UpdateOptions;
+import io.temporal.client.WithStartWorkflowOperation;
 import io.temporal.client.WorkflowClient;
 import io.temporal.client.WorkflowFailedException;
 import io.temporal.client.WorkflowOptions;
 import io.temporal.client.WorkflowStub;
 import io.temporal.client.WorkflowUpdateException;
+import io.temporal.client.WorkflowUpdateHandle;
+import io.temporal.client.WorkflowUpdateStage;
 import io.temporal.failure.ApplicationFailure;
 import io.temporal.failure.CanceledFailure;
 import io.temporal.testing.TestEnvironmentOptions;
@@ -104,6 +110,40 @@ class TrainingSessionWorkflowTest {
     assertThat(placements.asked.get(0).gpusPerNode()).isEqualTo(1);
     assertThat(placements.released).containsExactly(ID);
     assertThat(training.devices).containsExactly(List.of(0));
+  }
+
+  /**
+   * A cancel that reaches the workflow in its first task, before {@code run} (here: update with
+   * start; in production: a cancel right after the create), is stored for this session.
+   */
+  @Test
+  void aCancelThatArrivesWithTheStartIsStoredForTheSession() {
+    TrainingSessionWorkflow workflow =
+        env.getWorkflowClient()
+            .newWorkflowStub(
+                TrainingSessionWorkflow.class,
+                WorkflowOptions.newBuilder()
+                    .setWorkflowId(TaskQueues.workflowId(ID))
+                    .setTaskQueue(TaskQueues.CONTROL)
+                    .setWorkflowIdConflictPolicy(
+                        WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_FAIL)
+                    .build());
+
+    WorkflowUpdateHandle<ControlResult> cancel =
+        WorkflowClient.startUpdateWithStart(
+            workflow::cancel,
+            new ControlRequest("test"),
+            UpdateOptions.<ControlResult>newBuilder()
+                .setWaitForStage(WorkflowUpdateStage.COMPLETED)
+                .build(),
+            new WithStartWorkflowOperation<>(workflow::run, input()));
+
+    assertThat(cancel.getResultAsync().join().status()).isEqualTo(SessionStatus.CANCELLING);
+    assertThat(WorkflowStub.fromTyped(workflow).getResult(SessionOutcome.class).status())
+        .isEqualTo(SessionStatus.CANCELLED);
+    assertThat(sessions.changes).isNotEmpty();
+    assertThat(sessions.changes).allSatisfy(c -> assertThat(c.sessionId()).isEqualTo(ID));
+    assertThat(sessions.statuses()).endsWith(SessionStatus.CANCELLED);
   }
 
   @Test
