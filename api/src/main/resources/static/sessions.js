@@ -4,7 +4,7 @@ import {
   api, channel, context, escapeHtml, formatNumber, formatTime, participants, progressBar,
 } from "./api.js";
 
-const STATUSES = ["QUEUED", "STARTING", "RUNNING", "PAUSING", "PAUSED", "CANCELLING", "COMPLETED", "FAILED", "CANCELLED"];
+const STATUSES = ["QUEUED", "STARTING", "RUNNING", "PAUSING", "PAUSED", "CANCELLING", "EVALUATING", "COMPLETED", "FAILED", "CANCELLED"];
 
 function options(values, selected) {
   return ['<option value="">all</option>', ...values.map((v) =>

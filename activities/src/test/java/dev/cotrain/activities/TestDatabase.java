@@ -80,6 +80,27 @@ public final class TestDatabase {
     }
   }
 
+  /** The first row of {@code sql} with {@code args}, column by column. */
+  public List<Object> row(String sql, Object... args) {
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement s = c.prepareStatement(sql)) {
+      for (int i = 0; i < args.length; i++) {
+        s.setObject(i + 1, args[i]);
+      }
+      try (ResultSet r = s.executeQuery()) {
+        List<Object> row = new ArrayList<>();
+        if (r.next()) {
+          for (int i = 1; i <= r.getMetaData().getColumnCount(); i++) {
+            row.add(r.getObject(i));
+          }
+        }
+        return row;
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   private void update(String sql, Object... args) {
     try (Connection c = dataSource.getConnection();
         PreparedStatement s = c.prepareStatement(sql)) {

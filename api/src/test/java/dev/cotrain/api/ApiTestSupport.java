@@ -53,7 +53,7 @@ public abstract class ApiTestSupport {
 
   @BeforeEach
   void emptyTables() {
-    jdbc.sql("TRUNCATE sessions, api_tokens CASCADE").update();
+    jdbc.sql("TRUNCATE sessions, api_tokens, models, eval_sets CASCADE").update();
     token(ADMIN_TOKEN, "admin", true);
     token(ALICE_TOKEN, "alice", false);
     token(BOB_TOKEN, "bob", false);

@@ -4,14 +4,18 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.cotrain.activities.config.ConfigActivitiesImpl;
 import dev.cotrain.activities.config.ConfigChecker;
+import dev.cotrain.activities.evaluation.EvaluationActivitiesImpl;
 import dev.cotrain.activities.host.HostStore;
 import dev.cotrain.activities.placement.PlacementActivitiesImpl;
 import dev.cotrain.activities.placement.PlacementStore;
+import dev.cotrain.activities.registry.RegistryActivitiesImpl;
+import dev.cotrain.activities.registry.RegistryStore;
 import dev.cotrain.activities.session.SessionActivitiesImpl;
 import dev.cotrain.activities.session.SessionStore;
 import dev.cotrain.activities.storage.StorageLayout;
 import dev.cotrain.activities.training.TrainerLauncher;
 import dev.cotrain.activities.training.TrainingActivitiesImpl;
+import dev.cotrain.workflows.registry.ModelEvaluationWorkflowImpl;
 import dev.cotrain.workflows.session.ConfigCheckWorkflowImpl;
 import dev.cotrain.workflows.session.SessionSearchAttributes;
 import dev.cotrain.workflows.session.TaskQueues;
@@ -125,12 +129,15 @@ public final class CotrainWorker implements AutoCloseable {
                 .setStickyQueueScheduleToStartTimeout(STICKY_TIMEOUT)
                 .build());
     control.registerWorkflowImplementationTypes(
-        TrainingSessionWorkflowImpl.class, ConfigCheckWorkflowImpl.class);
+        TrainingSessionWorkflowImpl.class,
+        ConfigCheckWorkflowImpl.class,
+        ModelEvaluationWorkflowImpl.class);
     this.checker = new ConfigChecker(List.of(settings.python()), Duration.ofSeconds(5));
     control.registerActivitiesImplementations(
         new ConfigActivitiesImpl(layout, checker),
         new SessionActivitiesImpl(store),
-        new PlacementActivitiesImpl(placements));
+        new PlacementActivitiesImpl(placements),
+        new RegistryActivitiesImpl(new RegistryStore(dataSource, layout)));
 
     // Sessions placed on this host run here; the allocator never places more than it offers.
     Worker training =
@@ -152,7 +159,15 @@ public final class CotrainWorker implements AutoCloseable {
             store,
             new TrainerLauncher(List.of(settings.python()), settings.stopGrace()),
             settings.heartbeatEvery());
-    training.registerActivitiesImplementations(this.training);
+    EvaluationActivitiesImpl evaluations =
+        new EvaluationActivitiesImpl(List.of(settings.python()), settings.heartbeatEvery(), layout);
+    training.registerActivitiesImplementations(this.training, evaluations);
+    // Evaluations asked for through the API: one at a time, on this worker's CPU.
+    factory
+        .newWorker(
+            TaskQueues.EVALUATION,
+            WorkerOptions.newBuilder().setMaxConcurrentActivityExecutionSize(1).build())
+        .registerActivitiesImplementations(evaluations);
     this.stopGrace = settings.stopGrace();
   }
 

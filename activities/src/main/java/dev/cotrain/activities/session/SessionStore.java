@@ -149,21 +149,41 @@ public final class SessionStore {
         });
   }
 
-  public void recordCheckpoint(String sessionId, long step, String path, long bytes) {
+  /** A checkpoint the trainer wrote, with its eval loss where it evaluated it. */
+  public void recordCheckpoint(
+      String sessionId, long step, String path, long bytes, Double evalLoss) {
     inTransaction(
         c -> {
           try (PreparedStatement insert =
               c.prepareStatement(
                   """
-                  INSERT INTO checkpoints (session_id, step, path, bytes) VALUES (?, ?, ?, ?)
+                  INSERT INTO checkpoints (session_id, step, path, bytes, eval_loss)
+                  VALUES (?, ?, ?, ?, ?)
                   ON CONFLICT (session_id, step) DO UPDATE SET
-                      path = excluded.path, bytes = excluded.bytes, created_at = now()
+                      path = excluded.path, bytes = excluded.bytes, eval_loss = excluded.eval_loss,
+                      created_at = now(), deleted_at = NULL
                   """)) {
             insert.setObject(1, UUID.fromString(sessionId));
             insert.setLong(2, step);
             insert.setString(3, path);
             insert.setLong(4, bytes);
+            insert.setObject(5, evalLoss);
             insert.executeUpdate();
+          }
+        });
+  }
+
+  /** The trainer deleted the checkpoint of {@code step} from disk (retention). */
+  public void checkpointDeleted(String sessionId, long step) {
+    inTransaction(
+        c -> {
+          try (PreparedStatement update =
+              c.prepareStatement(
+                  "UPDATE checkpoints SET deleted_at = now()"
+                      + " WHERE session_id = ? AND step = ? AND deleted_at IS NULL")) {
+            update.setObject(1, UUID.fromString(sessionId));
+            update.setLong(2, step);
+            update.executeUpdate();
           }
         });
   }

@@ -6,10 +6,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.UUID;
+import java.util.regex.Pattern;
 
 /**
  * The shared storage tree under one root (default {@code ./var/cotrain}). Directory names below the
- * root are fixed or are session ids (UUIDs), never user-supplied text.
+ * root are fixed, session ids (UUIDs) or model names of {@link #MODEL_NAME}, never other
+ * user-supplied text.
  */
 public record StorageLayout(Path root) {
 
@@ -25,6 +27,9 @@ public record StorageLayout(Path root) {
           "configs/templates",
           "logs/training",
           "logs/system");
+
+  /** A model's name, as the registry accepts it: also a directory name. */
+  public static final Pattern MODEL_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,99}");
 
   public StorageLayout {
     root = root.toAbsolutePath().normalize();
@@ -52,6 +57,14 @@ public record StorageLayout(Path root) {
 
   public Path finalModel(String sessionId) {
     return root.resolve("models/final").resolve(checked(sessionId));
+  }
+
+  /** {@code models/final/<model>/v<version>}: a registered model version's directory. */
+  public Path modelVersion(String model, int version) {
+    if (model == null || !MODEL_NAME.matcher(model).matches() || version < 1) {
+      throw new IllegalArgumentException("not a model version: " + model + " v" + version);
+    }
+    return root.resolve("models/final").resolve(model).resolve("v" + version);
   }
 
   public Path trainingLogs(String sessionId) {

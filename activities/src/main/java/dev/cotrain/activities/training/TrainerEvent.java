@@ -27,13 +27,24 @@ sealed interface TrainerEvent {
       implements TrainerEvent {}
 
   @JsonIgnoreProperties(ignoreUnknown = true)
-  record Checkpoint(long step, String path, long bytes) implements TrainerEvent {}
+  record Checkpoint(long step, String path, long bytes, Double evalLoss) implements TrainerEvent {}
+
+  /** The trainer deleted a checkpoint it no longer keeps (retention, docs/config.md). */
+  @JsonIgnoreProperties(ignoreUnknown = true)
+  record CheckpointDeleted(long step, String path) implements TrainerEvent {}
 
   @JsonIgnoreProperties(ignoreUnknown = true)
   record Error(String kind, String message, boolean retryable) implements TrainerEvent {}
 
   @JsonIgnoreProperties(ignoreUnknown = true)
-  record Done(long step, double loss, String finalPath) implements TrainerEvent {}
+  record Done(
+      long step,
+      double loss,
+      String finalPath,
+      Long parameters,
+      String dataFingerprint,
+      String validationPath)
+      implements TrainerEvent {}
 
   /** The trainer's machine sample ({@code system}); counters are machine totals since boot. */
   @JsonIgnoreProperties(ignoreUnknown = true)

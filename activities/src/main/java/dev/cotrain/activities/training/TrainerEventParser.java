@@ -34,6 +34,7 @@ final class TrainerEventParser {
         case "start" -> json.treeToValue(node, TrainerEvent.Start.class);
         case "step" -> json.treeToValue(node, TrainerEvent.Step.class);
         case "checkpoint" -> json.treeToValue(node, TrainerEvent.Checkpoint.class);
+        case "checkpoint_deleted" -> json.treeToValue(node, TrainerEvent.CheckpointDeleted.class);
         case "error" -> json.treeToValue(node, TrainerEvent.Error.class);
         case "done" -> json.treeToValue(node, TrainerEvent.Done.class);
         case "system" -> json.treeToValue(node, TrainerEvent.SystemSample.class);

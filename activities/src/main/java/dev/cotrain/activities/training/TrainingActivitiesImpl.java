@@ -246,7 +246,13 @@ public class TrainingActivitiesImpl implements TrainingActivities {
       writer.submit(
           () ->
               store.recordCheckpoint(
-                  run.sessionId, checkpoint.step(), checkpoint.path(), checkpoint.bytes()));
+                  run.sessionId,
+                  checkpoint.step(),
+                  checkpoint.path(),
+                  checkpoint.bytes(),
+                  checkpoint.evalLoss()));
+    } else if (event instanceof TrainerEvent.CheckpointDeleted deleted) {
+      writer.submit(() -> store.checkpointDeleted(run.sessionId, deleted.step()));
     } else if (event instanceof TrainerEvent.SystemSample sample) {
       SessionEvent.SystemSample stored =
           new SessionEvent.SystemSample(
@@ -317,7 +323,13 @@ public class TrainingActivitiesImpl implements TrainingActivities {
 
   private static TrainingResult outcome(int exit, Run run, Path stderrLog) {
     if (exit == 0 && run.done != null) {
-      return new TrainingResult(run.done.finalPath(), run.done.step(), run.done.loss());
+      return new TrainingResult(
+          run.done.finalPath(),
+          run.done.step(),
+          run.done.loss(),
+          run.done.parameters(),
+          run.done.dataFingerprint(),
+          run.done.validationPath());
     }
     if (exit == 0 && run.node > 0) {
       return new TrainingResult(null, 0, 0.0); // node 0 reports the session's result

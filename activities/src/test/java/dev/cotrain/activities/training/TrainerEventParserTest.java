@@ -82,7 +82,17 @@ class TrainerEventParserTest {
             parser.parse(
                 "{\"v\":1,\"event\":\"done\",\"step\":5,\"loss\":1.5,\"final_path\":\"/f\","
                     + "\"eval_loss\":1.6}"))
-        .isEqualTo(new TrainerEvent.Done(5, 1.5, "/f"));
+        .isEqualTo(new TrainerEvent.Done(5, 1.5, "/f", null, null, null));
+    assertThat(
+            parser.parse(
+                "{\"v\":1,\"event\":\"done\",\"step\":5,\"loss\":1.5,\"final_path\":\"/f\","
+                    + "\"parameters\":42,\"data_fingerprint\":\"sha256:d\","
+                    + "\"validation_path\":\"/s/v\"}"))
+        .isEqualTo(new TrainerEvent.Done(5, 1.5, "/f", 42L, "sha256:d", "/s/v"));
+    assertThat(
+            parser.parse(
+                "{\"v\":1,\"event\":\"checkpoint_deleted\",\"step\":10,\"path\":\"/c/10\"}"))
+        .isEqualTo(new TrainerEvent.CheckpointDeleted(10, "/c/10"));
     assertThat(parser.parse("{\"v\":1,\"event\":\"eval\",\"loss\":1.0}"))
         .isInstanceOf(TrainerEvent.Other.class);
     assertThat(

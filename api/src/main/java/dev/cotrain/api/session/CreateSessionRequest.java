@@ -39,7 +39,13 @@ record CreateSessionRequest(
     @Pattern(regexp = "spread|pack", message = "must be one of spread, pack")
         @Schema(defaultValue = DEFAULT_PLACEMENT)
         String placement,
-    @Valid LoadConfig loadConfig) {
+    @Valid LoadConfig loadConfig,
+    @Pattern(
+            regexp = "[A-Za-z0-9][A-Za-z0-9._-]{0,99}",
+            message =
+                "must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or"
+                    + " digit")
+        String modelName) {
 
   record ModelConfig(
       @NotNull(message = "is required")
@@ -183,7 +189,24 @@ record CreateSessionRequest(
         priority,
         owner,
         placement,
-        loadConfig);
+        loadConfig,
+        modelName);
+  }
+
+  CreateSessionRequest withModelName(String modelName) {
+    return new CreateSessionRequest(
+        name,
+        description,
+        modelConfig,
+        trainingConfig,
+        distributedConfig,
+        dataConfig,
+        checkpointConfig,
+        priority,
+        owner,
+        placement,
+        loadConfig,
+        modelName);
   }
 
   /** This request with every default filled in. Call only on a valid request. */
@@ -219,7 +242,19 @@ record CreateSessionRequest(
         priority == null ? DEFAULT_PRIORITY : priority,
         owner,
         placement == null ? DEFAULT_PLACEMENT : placement,
-        loadConfig);
+        loadConfig,
+        modelName == null ? modelNameOf(name) : modelName);
+  }
+
+  /**
+   * The default model name: the session's name with every run of other characters than letters,
+   * digits, '.', '_' and '-' made one '-', without leading or trailing '-' and '.', cut to 100
+   * characters; {@code model} when nothing is left.
+   */
+  static String modelNameOf(String sessionName) {
+    String slug = sessionName.replaceAll("[^A-Za-z0-9._-]+", "-").replaceAll("^[-._]+|[-.]+$", "");
+    slug = slug.length() > 100 ? slug.substring(0, 100).replaceAll("[-.]+$", "") : slug;
+    return slug.isEmpty() ? "model" : slug;
   }
 
   /** The workflow's input. Call only on a {@link #normalized()} request. */

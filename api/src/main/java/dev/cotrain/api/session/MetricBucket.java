@@ -7,7 +7,7 @@ import org.springframework.lang.Nullable;
  * and last value in the bucket (so that a spike stays visible however few points are drawn), and
  * the last value of the other series.
  */
-record MetricBucket(
+public record MetricBucket(
     long fromStep,
     long toStep,
     int steps,

@@ -15,7 +15,7 @@ import java.lang.annotation.Target;
 @Target({ElementType.FIELD, ElementType.PARAMETER, ElementType.METHOD})
 @Retention(RetentionPolicy.RUNTIME)
 @Constraint(validatedBy = RelativeDataPathValidator.class)
-@interface RelativeDataPath {
+public @interface RelativeDataPath {
   String message() default "must be a relative path";
 
   Class<?>[] groups() default {};

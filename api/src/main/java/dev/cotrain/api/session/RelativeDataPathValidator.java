@@ -4,7 +4,7 @@ import jakarta.validation.ConstraintValidator;
 import jakarta.validation.ConstraintValidatorContext;
 import java.util.regex.Pattern;
 
-class RelativeDataPathValidator implements ConstraintValidator<RelativeDataPath, String> {
+public class RelativeDataPathValidator implements ConstraintValidator<RelativeDataPath, String> {
 
   private static final Pattern SEGMENT = Pattern.compile("[A-Za-z0-9._-]+");
 

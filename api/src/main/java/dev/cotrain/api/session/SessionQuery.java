@@ -30,7 +30,7 @@ record SessionQuery(
   static final int MAX_LIMIT = 200;
 
   private static final String STATUS =
-      "(QUEUED|STARTING|RUNNING|PAUSING|PAUSED|CANCELLING|COMPLETED|FAILED|CANCELLED)";
+      "(QUEUED|STARTING|RUNNING|PAUSING|PAUSED|CANCELLING|EVALUATING|COMPLETED|FAILED|CANCELLED)";
 
   /** An owner's name, as tokens give it. */
   static final String OWNER_PATTERN = "^[A-Za-z0-9._@-]{1,64}$";

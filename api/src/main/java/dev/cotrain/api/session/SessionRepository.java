@@ -193,6 +193,23 @@ public class SessionRepository {
     }
   }
 
+  /**
+   * Makes {@code owner} the owner of the model {@code name} unless it has one; true when the model
+   * is (now) theirs.
+   */
+  boolean reserveModel(String name, String owner) {
+    jdbc.sql(
+            "INSERT INTO models (name, owner) VALUES (:name, :owner) ON CONFLICT (name) DO NOTHING")
+        .param("name", name)
+        .param("owner", owner)
+        .update();
+    return owner.equals(
+        jdbc.sql("SELECT owner FROM models WHERE name = :name")
+            .param("name", name)
+            .query(String.class)
+            .single());
+  }
+
   /** The session's newest transition, if any. */
   public Optional<SessionEventRow> latestEvent(UUID id) {
     return jdbc.sql(
@@ -301,7 +318,7 @@ public class SessionRepository {
    * The steps {@code fromStep}..{@code toStep} in at most {@code points} buckets of equal step
    * width (over the steps that exist), in step order.
    */
-  List<MetricBucket> downsampledMetrics(UUID id, long fromStep, long toStep, int points) {
+  public List<MetricBucket> downsampledMetrics(UUID id, long fromStep, long toStep, int points) {
     return jdbc.sql(
             """
             WITH r AS (
@@ -340,7 +357,8 @@ public class SessionRepository {
   /** The session's checkpoints in step order. */
   List<CheckpointsResponse.Checkpoint> checkpoints(UUID id) {
     return jdbc.sql(
-            "SELECT step, path, bytes, created_at FROM checkpoints WHERE session_id = :id ORDER BY step")
+            "SELECT step, path, bytes, created_at, eval_loss, deleted_at FROM checkpoints"
+                + " WHERE session_id = :id ORDER BY step")
         .param("id", id)
         .query(
             (rs, n) ->
@@ -348,7 +366,9 @@ public class SessionRepository {
                     rs.getLong("step"),
                     rs.getString("path"),
                     rs.getLong("bytes"),
-                    instant(rs, "created_at")))
+                    instant(rs, "created_at"),
+                    rs.getObject("eval_loss", Double.class),
+                    rs.getTimestamp("deleted_at") == null ? null : instant(rs, "deleted_at")))
         .list();
   }
 

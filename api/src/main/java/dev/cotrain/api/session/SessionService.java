@@ -126,6 +126,7 @@ class SessionService {
     }
     CreateSessionRequest request = validRequest.ownedBy(owner).normalized();
     refuseWhatNoHostCouldHold(request);
+    request = withOwnModel(request, validRequest.modelName() == null, owner);
     String json = json(request);
     // A key is the caller's own: the same key from another owner makes another session.
     UUID id =
@@ -154,7 +155,11 @@ class SessionService {
           .newUntypedWorkflowStub(WORKFLOW_TYPE, options)
           .start(
               new TrainingSessionInput(
-                  sessionId, request.toSpec(), json, temporal.heartbeatTimeout()));
+                  sessionId,
+                  request.toSpec(),
+                  json,
+                  temporal.heartbeatTimeout(),
+                  request.modelName()));
     } catch (WorkflowExecutionAlreadyStarted e) {
       log.debug("Session {} exists already: a retried create", sessionId);
     } catch (RuntimeException e) {
@@ -171,6 +176,25 @@ class SessionService {
           "Idempotency-Key " + idempotencyKey + " was used for a different request");
     }
     return new Created(session, !inserted);
+  }
+
+  /**
+   * Reserves the request's model for {@code owner}: a model is its owner's from its first session
+   * on. Another owner's name is refused when the request gave it; a default name (the session's
+   * name) that another owner took becomes {@code <name>-<owner>} instead.
+   */
+  private CreateSessionRequest withOwnModel(
+      CreateSessionRequest request, boolean defaulted, String owner) {
+    if (repository.reserveModel(request.modelName(), owner)) {
+      return request;
+    }
+    if (defaulted) {
+      String own = CreateSessionRequest.modelNameOf(request.modelName() + "-" + owner);
+      if (repository.reserveModel(own, owner)) {
+        return request.withModelName(own);
+      }
+    }
+    throw ApiException.badField("modelName", "is the name of another owner's model");
   }
 
   /**

@@ -94,7 +94,8 @@ class SessionApiTest extends ApiTestSupport {
                     new SessionSpec.Checkpoint(50, null),
                     null),
                 ((TrainingSessionInput) input.getValue()).request(),
-                Duration.ofSeconds(10)));
+                Duration.ofSeconds(10),
+                "tiny-llama"));
     assertThat(mapper.readTree(((TrainingSessionInput) input.getValue()).request()))
         .isEqualTo(created.path("request"));
     assertThat(options.getValue().getWorkflowIdConflictPolicy())
@@ -527,6 +528,29 @@ class SessionApiTest extends ApiTestSupport {
     assertThat(bobs.getStatus()).isEqualTo(201);
     assertThat(mapper.readTree(bobs.getContentAsString()).path("id"))
         .isNotEqualTo(mapper.readTree(alices.getContentAsString()).path("id"));
+  }
+
+  @Test
+  void aModelNameIsItsFirstOwnersAndADefaultOneStepsAsideForAnother() throws Exception {
+    JsonNode alices =
+        mapper.readTree(
+            as(ALICE_TOKEN, postTo("/api/sessions", validRequest().put("name", "tiny llama!")))
+                .getContentAsString());
+    JsonNode bobs =
+        mapper.readTree(
+            as(BOB_TOKEN, postTo("/api/sessions", validRequest().put("name", "tiny llama!")))
+                .getContentAsString());
+    MockHttpServletResponse taken =
+        as(BOB_TOKEN, postTo("/api/sessions", validRequest().put("modelName", "tiny-llama")));
+
+    assertThat(alices.path("request").path("modelName").asText()).isEqualTo("tiny-llama");
+    assertThat(bobs.path("request").path("modelName").asText()).isEqualTo("tiny-llama-bob");
+    assertThat(taken.getStatus()).isEqualTo(400);
+    assertThat(taken.getContentAsString())
+        .contains("{\"field\":\"modelName\",\"message\":\"is the name of another owner's model\"}");
+    assertThat(CreateSessionRequest.modelNameOf("  Ünïcode // run #3.  "))
+        .isEqualTo("n-code-run-3");
+    assertThat(CreateSessionRequest.modelNameOf("???")).isEqualTo("model");
   }
 
   @Test

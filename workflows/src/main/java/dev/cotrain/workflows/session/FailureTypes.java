@@ -21,6 +21,9 @@ public final class FailureTypes {
    */
   public static final String TRAINER_PREEMPTED = "TrainerPreempted";
 
+  /** The trainer refuses to evaluate a model (its files or the data are unusable). */
+  public static final String EVALUATION_FAILED = "EvaluationFailed";
+
   /** The workflow's own failure when a session ends FAILED. */
   public static final String SESSION_FAILED = "SessionFailed";
 

@@ -17,6 +17,11 @@ public enum SessionStatus {
   PAUSED,
   /** Cancel requested: the trainer is being stopped. */
   CANCELLING,
+  /**
+   * Trained: the model is registered as a version of its model and is being evaluated on the
+   * session's held-out split, on the devices it trained on.
+   */
+  EVALUATING,
   COMPLETED,
   FAILED,
   /** Cancelled, and no process of the session is left. */

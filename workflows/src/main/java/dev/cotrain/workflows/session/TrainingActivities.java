@@ -55,7 +55,23 @@ public interface TrainingActivities {
     }
   }
 
-  record TrainingResult(String finalModelPath, long steps, double finalLoss) {}
+  /**
+   * What a completed attempt left: the exported model, and for the registry its parameter count,
+   * the fingerprint of the data it trained on and the held-out split to evaluate it on (null where
+   * the trainer did not report them).
+   */
+  record TrainingResult(
+      String finalModelPath,
+      long steps,
+      double finalLoss,
+      Long parameters,
+      String dataFingerprint,
+      String validationPath) {
+
+    public TrainingResult(String finalModelPath, long steps, double finalLoss) {
+      this(finalModelPath, steps, finalLoss, null, null, null);
+    }
+  }
 
   /**
    * Heartbeat details and failure details: the newest step, and the newest checkpoint the trainer

@@ -9,7 +9,17 @@ import java.time.Duration;
  * activity may go before it counts as lost (null: {@link #DEFAULT_HEARTBEAT_TIMEOUT}).
  */
 public record TrainingSessionInput(
-    String sessionId, SessionSpec spec, String request, Duration heartbeatTimeout) {
+    String sessionId,
+    SessionSpec spec,
+    String request,
+    Duration heartbeatTimeout,
+    String modelName) {
+
+  /** A session whose export is not registered (sessions made before the registry). */
+  public TrainingSessionInput(
+      String sessionId, SessionSpec spec, String request, Duration heartbeatTimeout) {
+    this(sessionId, spec, request, heartbeatTimeout, null);
+  }
 
   public static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofSeconds(10);
 

@@ -1,5 +1,13 @@
 package dev.cotrain.workflows.session;
 
+import dev.cotrain.workflows.registry.EvaluationActivities;
+import dev.cotrain.workflows.registry.EvaluationActivities.EvaluateInput;
+import dev.cotrain.workflows.registry.EvaluationActivities.EvaluationResult;
+import dev.cotrain.workflows.registry.RegistryActivities;
+import dev.cotrain.workflows.registry.RegistryActivities.EvaluationFailed;
+import dev.cotrain.workflows.registry.RegistryActivities.ModelVersion;
+import dev.cotrain.workflows.registry.RegistryActivities.RecordEvaluation;
+import dev.cotrain.workflows.registry.RegistryActivities.RegisterVersion;
 import dev.cotrain.workflows.session.ConfigActivities.GenerateConfigInput;
 import dev.cotrain.workflows.session.ConfigActivities.GeneratedConfig;
 import dev.cotrain.workflows.session.PlacementActivities.Node;
@@ -84,6 +92,22 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
           ActivityOptions.newBuilder()
               .setTaskQueue(TaskQueues.CONTROL)
               .setStartToCloseTimeout(Duration.ofSeconds(30))
+              .setRetryOptions(UNTIL_STORED)
+              .build());
+
+  /** The change that added registration and evaluation after training (docs/models.md). */
+  static final String REGISTRY_CHANGE = "model-registry";
+
+  /** Tries of the evaluation after training; each runs where the session trained. */
+  static final int EVALUATION_ATTEMPTS = 3;
+
+  private final RegistryActivities registry =
+      Workflow.newActivityStub(
+          RegistryActivities.class,
+          ActivityOptions.newBuilder()
+              .setTaskQueue(TaskQueues.CONTROL)
+              .setStartToCloseTimeout(Duration.ofMinutes(5))
+              .setSummary("Register the trained model")
               .setRetryOptions(UNTIL_STORED)
               .build());
 
@@ -188,8 +212,15 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
         continue; // a pause or a cancel came while waiting for capacity
       }
       Attempt result = null;
+      ModelVersion version = null;
       try {
         result = runAttempt(input, generated, placement);
+        // Still holding the devices it trained on: the evaluation runs there.
+        if (result.completed() != null
+            && input.modelName() != null
+            && Workflow.getVersion(REGISTRY_CHANGE, Workflow.DEFAULT_VERSION, 1) == 1) {
+          version = registerAndEvaluate(input, generated, placement, result.completed());
+        }
       } finally {
         placements.release(
             new ReleaseRequest(
@@ -199,10 +230,10 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
       }
       if (result.completed() != null) {
         TrainingResult done = result.completed();
-        transition(SessionStatus.COMPLETED, "completed", null, done.finalModelPath());
+        String model = version == null ? done.finalModelPath() : version.path();
+        transition(SessionStatus.COMPLETED, "completed", null, model);
         awaitRecorded();
-        return new SessionOutcome(
-            sessionId, status, done.finalModelPath(), done.steps(), done.finalLoss());
+        return new SessionOutcome(sessionId, status, model, done.steps(), done.finalLoss());
       }
       if (result.failure() == null) {
         continue; // stopped for a pause or a cancel: the top of the loop takes it from here
@@ -232,6 +263,82 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
               : retryDelay(failuresWithoutProgress);
       Workflow.await(delay, () -> pauseRequested || cancelRequested || root.isCancelRequested());
     }
+  }
+
+  /**
+   * Makes the export the next version of the session's model, then evaluates it on the session's
+   * held-out split on node 0's host and devices (EVALUATING), tried {@link #EVALUATION_ATTEMPTS}
+   * times. A failed evaluation is stored as such and never loses the model.
+   */
+  private ModelVersion registerAndEvaluate(
+      TrainingSessionInput input,
+      GeneratedConfig generated,
+      Placement placement,
+      TrainingResult done) {
+    ModelVersion version =
+        registry.registerVersion(
+            new RegisterVersion(
+                sessionId,
+                input.modelName(),
+                done.finalModelPath(),
+                generated.configPath(),
+                done.parameters(),
+                done.dataFingerprint()));
+    transition(
+        SessionStatus.EVALUATING,
+        "evaluating",
+        "version " + version.version() + " of model " + version.model());
+    if (done.validationPath() == null) {
+      registry.evaluationFailed(
+          new EvaluationFailed(
+              version.model(),
+              version.version(),
+              RegistryActivities.VALIDATION,
+              "the trainer reported no held-out split to evaluate on"));
+      return version;
+    }
+    Node node = placement.nodes().get(0);
+    EvaluationActivities evaluation =
+        Workflow.newActivityStub(
+            EvaluationActivities.class,
+            ActivityOptions.newBuilder()
+                .setTaskQueue(node.taskQueue())
+                .setSummary("Evaluate version " + version.version() + " on " + node.hostId())
+                .setScheduleToStartTimeout(START_TIMEOUT)
+                .setStartToCloseTimeout(Duration.ofHours(6))
+                .setHeartbeatTimeout(input.heartbeatTimeoutOrDefault())
+                .setRetryOptions(
+                    RetryOptions.newBuilder()
+                        .setMaximumAttempts(EVALUATION_ATTEMPTS)
+                        .setDoNotRetry(FailureTypes.EVALUATION_FAILED)
+                        .build())
+                .build());
+    try {
+      EvaluationResult result =
+          evaluation.evaluate(
+              new EvaluateInput(
+                  version.path(),
+                  done.validationPath(),
+                  null,
+                  RegistryActivities.VALIDATION,
+                  node.devices()));
+      registry.recordEvaluation(
+          new RecordEvaluation(
+              version.model(),
+              version.version(),
+              RegistryActivities.VALIDATION,
+              result.loss(),
+              result.perplexity(),
+              result.accuracy()));
+    } catch (ActivityFailure failure) {
+      registry.evaluationFailed(
+          new EvaluationFailed(
+              version.model(),
+              version.version(),
+              RegistryActivities.VALIDATION,
+              rootMessage(failure)));
+    }
+    return version;
   }
 
   /**
@@ -415,7 +522,7 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
 
   @Override
   public void validatePause(ControlRequest request) {
-    if (status.isFinal() || cancelRequested) {
+    if (status.isFinal() || cancelRequested || status == SessionStatus.EVALUATING) {
       throw refused("pause", "it is " + status);
     }
   }
@@ -451,6 +558,9 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
   public void validateCancel(ControlRequest request) {
     if (status.isFinal()) {
       throw refused("cancel", "it is already " + status);
+    }
+    if (status == SessionStatus.EVALUATING) {
+      throw refused("cancel", "it is EVALUATING: its model is saved, and COMPLETED follows");
     }
   }
 

@@ -66,6 +66,13 @@ final class ScriptedTraining implements TrainingActivities {
     return (input, context) -> new TrainingResult("/s/final/" + input.sessionId(), 200, 1.0);
   }
 
+  /** Completes as a trainer that reports what the registry stores. */
+  static Behaviour completeForTheRegistry() {
+    return (input, context) ->
+        new TrainingResult(
+            "/s/final/" + input.sessionId(), 200, 1.0, 1234L, "sha256:data", "/s/splits/v");
+  }
+
   /** Heartbeats until the activity is cancelled, then throws what the heartbeat threw. */
   static Behaviour runUntilCancelled() {
     return (input, context) -> {

@@ -7,6 +7,8 @@ import static org.mockito.Mockito.mock;
 import static org.mockito.Mockito.when;
 import static org.mockito.Mockito.withSettings;
 
+import dev.cotrain.workflows.registry.EvaluationActivities;
+import dev.cotrain.workflows.registry.RegistryActivities;
 import dev.cotrain.workflows.session.ConfigActivities.GeneratedConfig;
 import dev.cotrain.workflows.session.SessionActivities.StatusChange;
 import dev.cotrain.workflows.session.TrainingSessionWorkflow.ControlRequest;
@@ -46,6 +48,8 @@ class TrainingSessionWorkflowTest {
   private ScriptedTraining training;
   private ScriptedTraining training2;
   private FakePlacements placements;
+  private RecordingRegistry registry;
+  private ScriptedEvaluations evaluations;
 
   @BeforeEach
   void setUp() {
@@ -55,11 +59,13 @@ class TrainingSessionWorkflowTest {
     training = new ScriptedTraining();
     training2 = new ScriptedTraining();
     placements = new FakePlacements(1);
+    registry = new RecordingRegistry();
+    evaluations = new ScriptedEvaluations();
     Worker control = env.newWorker(TaskQueues.CONTROL);
     control.registerWorkflowImplementationTypes(TrainingSessionWorkflowImpl.class);
-    control.registerActivitiesImplementations(config, sessions, placements);
+    control.registerActivitiesImplementations(config, sessions, placements, registry);
     env.newWorker(TaskQueues.trainingQueue(FakePlacements.HOST))
-        .registerActivitiesImplementations(training);
+        .registerActivitiesImplementations(training, evaluations);
     env.newWorker(TaskQueues.trainingQueue(FakePlacements.HOST2))
         .registerActivitiesImplementations(training2);
     env.start();
@@ -110,6 +116,65 @@ class TrainingSessionWorkflowTest {
     assertThat(placements.asked.get(0).gpusPerNode()).isEqualTo(1);
     assertThat(placements.released).containsExactly(ID);
     assertThat(training.devices).containsExactly(List.of(0));
+  }
+
+  @Test
+  void aCompletedSessionRegistersItsModelThenEvaluatesItWhereItTrained() {
+    training.script(ScriptedTraining.completeForTheRegistry());
+    evaluations.script(ScriptedEvaluations.Result.CRASH, ScriptedEvaluations.Result.OK);
+
+    SessionOutcome outcome = workflow().run(withModel("tiny"));
+
+    assertThat(outcome.status()).isEqualTo(SessionStatus.COMPLETED);
+    assertThat(outcome.finalModelPath()).isEqualTo("/s/models/final/tiny/v1");
+    assertThat(registry.registered).hasSize(1);
+    RegistryActivities.RegisterVersion registered = registry.registered.get(0);
+    assertThat(registered.model()).isEqualTo("tiny");
+    assertThat(registered.exportPath()).isEqualTo("/s/final/" + ID);
+    assertThat(registered.parameters()).isEqualTo(1234L);
+    assertThat(registered.dataFingerprint()).isEqualTo("sha256:data");
+    // Evaluated on the version's directory and the session's split, on its devices, after one
+    // crashed try; its place was given back only after the evaluation.
+    assertThat(evaluations.inputs).hasSize(2);
+    assertThat(evaluations.inputs.get(1).modelPath()).isEqualTo("/s/models/final/tiny/v1");
+    assertThat(evaluations.inputs.get(1).data()).isEqualTo("/s/splits/v");
+    assertThat(evaluations.inputs.get(1).devices()).containsExactly(0);
+    assertThat(registry.evaluations).hasSize(1);
+    assertThat(registry.evaluations.get(0).loss()).isEqualTo(2.5);
+    assertThat(registry.failed).isEmpty();
+    assertThat(sessions.statuses())
+        .containsExactly(
+            SessionStatus.QUEUED,
+            SessionStatus.STARTING,
+            SessionStatus.RUNNING,
+            SessionStatus.EVALUATING,
+            SessionStatus.COMPLETED);
+    assertThat(placements.released).containsExactly(ID);
+  }
+
+  @Test
+  void anEvaluationThatFailsForGoodKeepsTheModelAndTheSessionCompletes() {
+    training.script(ScriptedTraining.completeForTheRegistry());
+    evaluations.script(ScriptedEvaluations.Result.REFUSED);
+
+    SessionOutcome outcome = workflow().run(withModel("tiny"));
+
+    assertThat(outcome.status()).isEqualTo(SessionStatus.COMPLETED);
+    assertThat(outcome.finalModelPath()).isEqualTo("/s/models/final/tiny/v1");
+    assertThat(evaluations.inputs).hasSize(1); // refused: not retried
+    assertThat(registry.failed).hasSize(1);
+    assertThat(registry.failed.get(0).message()).contains("unusable split");
+  }
+
+  @Test
+  void aSessionWithoutAModelNameCompletesWithTheTrainersExportAsBefore() {
+    training.script(ScriptedTraining.completeForTheRegistry());
+
+    SessionOutcome outcome = workflow().run(input());
+
+    assertThat(outcome.finalModelPath()).isEqualTo("/s/final/" + ID);
+    assertThat(registry.registered).isEmpty();
+    assertThat(evaluations.inputs).isEmpty();
   }
 
   /**
@@ -411,6 +476,10 @@ class TrainingSessionWorkflowTest {
                 .build());
   }
 
+  static TrainingSessionInput withModel(String model) {
+    return new TrainingSessionInput(ID, spec(), "{\"name\": \"tiny\"}", null, model);
+  }
+
   static TrainingSessionInput input() {
     return new TrainingSessionInput(ID, spec(), "{\"name\": \"tiny\"}", null);
   }
@@ -428,6 +497,59 @@ class TrainingSessionWorkflowTest {
   }
 
   /** Session bookkeeping that remembers what it was asked to store. */
+  static final class RecordingRegistry implements RegistryActivities {
+    final List<RegisterVersion> registered = new java.util.concurrent.CopyOnWriteArrayList<>();
+    final List<RecordEvaluation> evaluations = new java.util.concurrent.CopyOnWriteArrayList<>();
+    final List<EvaluationFailed> failed = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    @Override
+    public ModelVersion registerVersion(RegisterVersion input) {
+      registered.add(input);
+      return new ModelVersion(input.model(), 1, "/s/models/final/" + input.model() + "/v1");
+    }
+
+    @Override
+    public void recordEvaluation(RecordEvaluation input) {
+      evaluations.add(input);
+    }
+
+    @Override
+    public void evaluationFailed(EvaluationFailed input) {
+      failed.add(input);
+    }
+  }
+
+  /** An evaluation that plays one scripted result per try. */
+  static final class ScriptedEvaluations implements EvaluationActivities {
+    enum Result {
+      OK,
+      CRASH,
+      REFUSED
+    }
+
+    final List<EvaluateInput> inputs = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final java.util.Queue<Result> script =
+        new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+    void script(Result... results) {
+      script.addAll(List.of(results));
+    }
+
+    @Override
+    public EvaluationResult evaluate(EvaluateInput input) {
+      inputs.add(input);
+      Result next = script.poll();
+      if (next == Result.CRASH) {
+        throw ApplicationFailure.newFailure("evaluation process killed", "EvaluationCrashed");
+      }
+      if (next == Result.REFUSED || next == null) {
+        throw ApplicationFailure.newNonRetryableFailure(
+            "--data: unusable split", FailureTypes.EVALUATION_FAILED);
+      }
+      return new EvaluationResult(2.5, Math.exp(2.5), 0.4);
+    }
+  }
+
   static final class RecordingSessions implements SessionActivities {
     final List<RegisterSession> registered = new java.util.concurrent.CopyOnWriteArrayList<>();
     final List<StatusChange> changes = new java.util.concurrent.CopyOnWriteArrayList<>();
