@@ -5,6 +5,7 @@ import { sessionsView } from "./sessions.js";
 import { newSessionView } from "./form.js";
 import { sessionView } from "./session.js";
 import { compareView } from "./compare.js";
+import { modelView, modelsCompareView, modelsView } from "./models.js";
 
 const main = document.getElementById("main");
 let current = null; // the shown view's cleanup
@@ -23,6 +24,11 @@ function route() {
   if (parts[0] === "new") return () => newSessionView(main);
   if (parts[0] === "compare") return () => compareView(main, (params.get("ids") || "").split(",").filter(Boolean));
   if (parts[0] === "sessions" && parts[1]) return () => sessionView(main, parts[1]);
+  if (parts[0] === "models" && parts[1]) return () => modelView(main, decodeURIComponent(parts[1]));
+  if (parts[0] === "models") return () => modelsView(main);
+  if (parts[0] === "models-compare") {
+    return () => modelsCompareView(main, (params.get("versions") || "").split(",").filter(Boolean));
+  }
   return () => sessionsView(main);
 }
 

@@ -45,7 +45,7 @@ export async function sessionView(main, id) {
     <div id="diloco-section" hidden><h2>DiLoCo outer steps</h2><div class="charts">
       <div id="chart-participants"></div><div id="chart-sync"></div></div></div>
     <h2>Checkpoints</h2>
-    <table id="checkpoints"><thead><tr><th>Step</th><th>Size</th><th>Written</th><th>Path</th></tr></thead><tbody></tbody></table>
+    <table id="checkpoints"><thead><tr><th>Step</th><th>Size</th><th>Eval loss</th><th>Written</th><th>Kept</th><th>Path</th></tr></thead><tbody></tbody></table>
     <h2>Events</h2>
     <table id="events"><thead><tr><th>At</th><th>Status</th><th>Cause</th><th>Attempt</th><th>Message</th></tr></thead><tbody></tbody></table>
     <h2>Trainer log ${nodes > 1 ? `<select id="log-node">${[...Array(nodes).keys()].map((n) => `<option value="${n}">node ${n}</option>`).join("")}</select>` : ""}</h2>
@@ -77,12 +77,15 @@ export async function sessionView(main, id) {
       ["Attempt", session.attempt],
       ["Owner", escapeHtml(session.owner)],
       ["Priority", session.priority],
-      ["Model", escapeHtml(`${session.request.modelConfig.type} ${session.request.modelConfig.size} ${session.request.modelConfig.precision}`)],
+      ["Architecture", escapeHtml(`${session.request.modelConfig.type} ${session.request.modelConfig.size} ${session.request.modelConfig.precision}`)],
       ["Strategy", escapeHtml(session.request.distributedConfig.strategy)],
       ["Created", formatTime(session.createdAt)],
       ["Finished", formatTime(session.finishedAt)],
     ];
     if (session.finalModelPath) rows.push(["Final model", `<code>${escapeHtml(session.finalModelPath)}</code>`]);
+    if (session.request.modelName) {
+      rows.push(["Model", `<a href="#/models/${encodeURIComponent(session.request.modelName)}">${escapeHtml(session.request.modelName)}</a>`]);
+    }
     main.querySelector("#summary").innerHTML = rows.map(([k, v]) => `<div><span>${k}</span>${v}</div>`).join("");
     for (const [action, allowed] of Object.entries(CONTROLS)) {
       main.querySelector(`#${action}`).disabled = !allowed.includes(session.status);
@@ -154,9 +157,11 @@ export async function sessionView(main, id) {
   async function loadCheckpoints() {
     const { checkpoints } = await api(`/api/sessions/${id}/checkpoints`);
     main.querySelector("#checkpoints tbody").innerHTML = checkpoints.length
-      ? checkpoints.map((c) => `<tr><td class="num">${c.step}</td><td class="num">${(c.bytes / 2 ** 20).toFixed(1)} MiB</td>
-          <td>${formatTime(c.createdAt)}</td><td><code>${escapeHtml(c.path)}</code></td></tr>`).join("")
-      : `<tr><td colspan="4" class="muted">none yet</td></tr>`;
+      ? checkpoints.map((c) => `<tr class="${c.deletedAt ? "muted" : ""}"><td class="num">${c.step}</td>
+          <td class="num">${(c.bytes / 2 ** 20).toFixed(1)} MiB</td><td class="num">${formatNumber(c.evalLoss)}</td>
+          <td>${formatTime(c.createdAt)}</td><td>${c.deletedAt ? `deleted ${formatTime(c.deletedAt)}` : "kept"}</td>
+          <td><code>${escapeHtml(c.path)}</code></td></tr>`).join("")
+      : `<tr><td colspan="6" class="muted">none yet</td></tr>`;
   }
 
   const eventIds = new Set();
