@@ -22,6 +22,8 @@ CREATE TABLE model_versions (
     path              text        NOT NULL,
     config_hash       text        NOT NULL,
     data_fingerprint  text,
+    -- The session's held-out split the version is evaluated on as the set 'validation'.
+    validation_path   text,
     parameters        bigint,
     files             jsonb       NOT NULL,
     bytes             bigint      NOT NULL,

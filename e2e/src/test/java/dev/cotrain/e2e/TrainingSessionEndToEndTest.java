@@ -1,6 +1,7 @@
 package dev.cotrain.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -15,6 +16,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.WebSocket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -178,15 +180,58 @@ class TrainingSessionEndToEndTest {
     assertThat(first.get("metrics").get("learningRate").asDouble()).isPositive();
     assertThat(first.get("metrics").get("accuracy").isNumber()).isTrue();
     // A session waiting for its slot is QUEUED, a launched trainer STARTING, then RUNNING.
-    assertThat(eventStatuses(id)).containsExactly("QUEUED", "STARTING", "RUNNING", "COMPLETED");
+    // ... and EVALUATING while its export, registered, is evaluated on the held-out split.
+    assertThat(eventStatuses(id))
+        .containsExactly("QUEUED", "STARTING", "RUNNING", "EVALUATING", "COMPLETED");
     assertThat(ofType(messages, "session.status"))
         .extracting(m -> m.get("status").asText())
         .containsSubsequence("STARTING", "RUNNING", "COMPLETED");
 
+    // The export is the next version of the session's model, evaluated, loadable by transformers.
+    String model = created.get("request").get("modelName").asText();
+    JsonNode version = get("/api/models/" + model + "/versions/latest");
     Path finalModel = Path.of(last.get("finalModelPath").asText());
-    assertThat(finalModel).startsWith(storage.toRealPath());
-    assertThat(finalModel.resolve("config.json")).exists();
-    assertThat(finalModel.resolve("model.safetensors")).exists();
+    assertThat(finalModel)
+        .isEqualTo(
+            storage
+                .toRealPath()
+                .resolve("models/final")
+                .resolve(model)
+                .resolve("v" + version.get("version").asInt()));
+    assertThat(version.get("sessionId").asText()).isEqualTo(id);
+    assertThat(version.get("evaluation").asText())
+        .as("evaluation error: %s", version.get("evaluationError"))
+        .isEqualTo("EVALUATED");
+    assertThat(version.get("parameters").asLong()).isPositive();
+    assertThat(version.get("dataFingerprint").asText()).isNotBlank();
+    assertThat(version.get("configHash").asText()).hasSize(64);
+    assertThat(version.get("files").findValuesAsText("name"))
+        .contains("config.json", "model.safetensors", "tokenizer.json", "README.md");
+    double evalLoss = version.get("evaluations").get(0).get("loss").asDouble();
+    String loaded =
+        python(
+            "import sys, json, transformers as t\n"
+                + "d = sys.argv[1]\n"
+                + "m = t.AutoModelForCausalLM.from_pretrained(d)\n"
+                + "tok = t.AutoTokenizer.from_pretrained(d)\n"
+                + "text = 'Cotrain trains models, and never loses them.'\n"
+                + "ids = tok(text)['input_ids']\n"
+                + "print(json.dumps({'params': sum(p.numel() for p in m.parameters()),"
+                + " 'roundtrip': tok.decode(ids, skip_special_tokens=True) == text}))\n",
+            finalModel.toString());
+    JsonNode check = json.readTree(loaded.strip().lines().reduce((a, b) -> b).orElseThrow());
+    assertThat(check.get("roundtrip").asBoolean()).isTrue();
+    assertThat(check.get("params").asLong()).isEqualTo(version.get("parameters").asLong());
+    // Evaluating it again, as the API's evaluations do, gives the stored eval loss.
+    String again =
+        python(
+            "import runpy, sys\n"
+                + "sys.argv = ['evaluate', '--model', sys.argv[1], '--data', sys.argv[2]]\n"
+                + "runpy.run_module('cotrain_core.evaluate', run_name='__main__')\n",
+            finalModel.toString(),
+            validationSplit(id));
+    JsonNode reevaluated = json.readTree(again.strip().lines().reduce((a, b) -> b).orElseThrow());
+    assertThat(reevaluated.get("loss").asDouble()).isCloseTo(evalLoss, within(1e-6));
 
     assertThat(metricRows(id)).isEqualTo(STEPS);
     assertThat(checkpointSteps(id)).containsExactly(10L, 20L, 30L);
@@ -975,6 +1020,27 @@ class TrainingSessionEndToEndTest {
         .replace(
             "\"nodes\": 1, \"gpusPerNode\": 1, \"strategy\": \"ddp\"",
             "\"nodes\": 2, \"gpusPerNode\": 1, \"strategy\": \"" + strategy + "\"" + diloco);
+  }
+
+  /** Runs {@code code} with the trainer's Python and {@code args}; answers its stdout. */
+  private static String python(String code, String... args) throws Exception {
+    List<String> command = new ArrayList<>(List.of(Stack.PYTHON, "-c", code));
+    command.addAll(List.of(args));
+    Process process = new ProcessBuilder(command).redirectErrorStream(false).start();
+    String out = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    String err = new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(process.waitFor(5, TimeUnit.MINUTES)).isTrue();
+    assertThat(process.exitValue()).as("python: %s %s", out, err).isZero();
+    return out;
+  }
+
+  /** The held-out split the trainer reported for the session (as its evaluation used). */
+  private String validationSplit(String id) {
+    return jdbc.sql(
+            "SELECT validation_path FROM model_versions WHERE session_id = CAST(:id AS uuid)")
+        .param("id", id)
+        .query(String.class)
+        .single();
   }
 
   /** The environment variables of a process, one {@code NAME=value} per element. */

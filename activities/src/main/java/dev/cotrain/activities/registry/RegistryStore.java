@@ -68,8 +68,9 @@ public final class RegistryStore {
               c.prepareStatement(
                   """
                   INSERT INTO model_versions (model, version, session_id, path, config_hash,
-                                              data_fingerprint, parameters, files, bytes)
-                  VALUES (?, ?, ?, ?, ?, ?, ?, CAST(? AS jsonb), ?)
+                                              data_fingerprint, parameters, files, bytes,
+                                              validation_path)
+                  VALUES (?, ?, ?, ?, ?, ?, ?, CAST(? AS jsonb), ?, ?)
                   """)) {
             insert.setString(1, input.model());
             insert.setInt(2, number);
@@ -80,6 +81,7 @@ public final class RegistryStore {
             insert.setObject(7, input.parameters());
             insert.setString(8, json(files));
             insert.setLong(9, bytes);
+            insert.setString(10, input.validationPath());
             insert.executeUpdate();
           }
           try (PreparedStatement bump =

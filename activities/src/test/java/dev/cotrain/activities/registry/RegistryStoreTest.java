@@ -114,6 +114,6 @@ class RegistryStoreTest {
     Files.writeString(export.resolve("model.safetensors"), "12345");
     Path config = Files.writeString(root.resolve(session + ".toml"), "[model]\n");
     return new RegisterVersion(
-        session, model, export.toString(), config.toString(), 42L, "sha256:abc");
+        session, model, export.toString(), config.toString(), 42L, "sha256:abc", "/s/v");
   }
 }

@@ -26,7 +26,8 @@ public interface RegistryActivities {
       String exportPath,
       String configPath,
       Long parameters,
-      String dataFingerprint) {}
+      String dataFingerprint,
+      String validationPath) {}
 
   record ModelVersion(String model, int version, String path) {}
 

@@ -283,7 +283,8 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
                 done.finalModelPath(),
                 generated.configPath(),
                 done.parameters(),
-                done.dataFingerprint()));
+                done.dataFingerprint(),
+                done.validationPath()));
     transition(
         SessionStatus.EVALUATING,
         "evaluating",
