@@ -32,8 +32,16 @@ def emit(**event):
 
 print("a plain line the worker keeps as a log line", flush=True)
 if mode == "node":
-    emit(event="system", cpu_percent=50.0, rss_bytes=1, disk_read_bytes=2, disk_write_bytes=3,
-         net_sent_bytes=4, net_recv_bytes=5, gpus=[])
+    emit(
+        event="system",
+        cpu_percent=50.0,
+        rss_bytes=1,
+        disk_read_bytes=2,
+        disk_write_bytes=3,
+        net_sent_bytes=4,
+        net_recv_bytes=5,
+        gpus=[],
+    )
     sys.exit(0)
 emit(event="start", session_id=config["run"]["session_id"], total_steps=3, world_size=2)
 if mode == "config-error":
@@ -45,15 +53,37 @@ if mode == "slow":
     step = 0
     while not stop:
         step += 1
-        emit(event="step", step=step, total_steps=1000, epoch=1, progress=step / 1000,
-             loss=1.0, accuracy=None, lr=0.001, grad_norm=1.0, batch_size=8, tokens_per_s=100.0)
+        emit(
+            event="step",
+            step=step,
+            total_steps=1000,
+            epoch=1,
+            progress=step / 1000,
+            loss=1.0,
+            accuracy=None,
+            lr=0.001,
+            grad_norm=1.0,
+            batch_size=8,
+            tokens_per_s=100.0,
+        )
         time.sleep(0.05)
     (checkpoints / f"step-{step}").mkdir(exist_ok=True)
     emit(event="checkpoint", step=step, path=str(checkpoints / f"step-{step}"), bytes=1)
     sys.exit(4)
 for step in (1, 2, 3):
-    emit(event="step", step=step, total_steps=3, epoch=1, progress=step / 3, loss=3.0 / step,
-         accuracy=0.1 * step, lr=0.001, grad_norm=1.0, batch_size=8, tokens_per_s=100.0)
+    emit(
+        event="step",
+        step=step,
+        total_steps=3,
+        epoch=1,
+        progress=step / 3,
+        loss=3.0 / step,
+        accuracy=0.1 * step,
+        lr=0.001,
+        grad_norm=1.0,
+        batch_size=8,
+        tokens_per_s=100.0,
+    )
     if step == 2:
         (checkpoints / "step-2").mkdir(exist_ok=True)
         emit(event="checkpoint", step=2, path=str(checkpoints / "step-2"), bytes=1234)
