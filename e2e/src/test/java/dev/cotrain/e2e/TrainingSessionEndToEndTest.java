@@ -117,36 +117,78 @@ class TrainingSessionEndToEndTest {
   }
 
   /**
-   * A second API on the same database and Temporal server, started by the first test that needs it.
-   * Its workflows go to a namespace no worker serves, so what the fuzz run creates through it is
-   * stored but never trains.
+   * The API the fuzz run drives, started by its test: a database of its own (what the fuzzer
+   * creates stays out of the stack's) and a Temporal namespace no worker serves (its sessions are
+   * stored but never run).
    */
+  private static ConfigurableApplicationContext fuzzedApi;
+
+  /** A second API on the stack's database, for the relay test, started by it. */
   private static ConfigurableApplicationContext secondApi;
+
+  private static int port(ConfigurableApplicationContext api) {
+    return ((ServletWebServerApplicationContext) api).getWebServer().getPort();
+  }
+
+  private static ConfigurableApplicationContext api(String jdbcUrl, String... more) {
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                // arguments: they override application.properties
+                "--server.port=0",
+                "--spring.datasource.url=" + jdbcUrl,
+                "--cotrain.temporal.target=" + stack.temporalTarget(),
+                "--cotrain.storage-root=" + storage,
+                // The stack's API settles the rows; this one would find none of its workflows.
+                "--cotrain.reconcile.enabled=false"));
+    args.addAll(List.of(more));
+    return new SpringApplicationBuilder(CotrainApiApplication.class)
+        .run(args.toArray(String[]::new));
+  }
+
+  private int fuzzedApiPort() {
+    if (fuzzedApi == null) {
+      String database = "cotrain_fuzz";
+      if (jdbc.sql("SELECT count(*) FROM pg_database WHERE datname = :name")
+              .param("name", database)
+              .query(Long.class)
+              .single()
+          == 0) {
+        jdbc.sql("CREATE DATABASE " + database).update();
+      }
+      fuzzedApi =
+          api(
+              Stack.JDBC_URL.replaceAll("/[^/]+$", "/" + database),
+              "--cotrain.temporal.namespace=" + Stack.FUZZ_NAMESPACE,
+              // No worker answers a pause or a config check there: the API stops waiting soon.
+              "--cotrain.temporal.update-timeout=2s",
+              "--cotrain.temporal.config-check-timeout=200ms");
+      fuzzedApi
+          .getBean(JdbcClient.class)
+          .sql(
+              "INSERT INTO api_tokens (id, name, owner, admin, token_hash)"
+                  + " VALUES (gen_random_uuid(), 'e2e', 'admin', true, :hash)"
+                  + " ON CONFLICT (token_hash) DO NOTHING")
+          .param("hash", Tokens.hash(ADMIN_TOKEN))
+          .update();
+    }
+    return port(fuzzedApi);
+  }
 
   private static int secondApiPort() {
     if (secondApi == null) {
-      secondApi =
-          new SpringApplicationBuilder(CotrainApiApplication.class)
-              .run( // arguments: they override application.properties
-                  "--server.port=0",
-                  "--spring.datasource.url=" + Stack.JDBC_URL,
-                  "--cotrain.temporal.target=" + stack.temporalTarget(),
-                  "--cotrain.temporal.namespace=" + Stack.FUZZ_NAMESPACE,
-                  "--cotrain.storage-root=" + storage,
-                  // Its namespace holds none of the first API's workflows.
-                  "--cotrain.reconcile.enabled=false",
-                  // No worker answers a pause there: its 503 comes after this.
-                  "--cotrain.temporal.update-timeout=2s",
-                  // Nor a config check: a create is accepted unchecked after this.
-                  "--cotrain.temporal.config-check-timeout=200ms");
+      secondApi = api(Stack.JDBC_URL);
     }
-    return ((ServletWebServerApplicationContext) secondApi).getWebServer().getPort();
+    return port(secondApi);
   }
 
   @AfterAll
   static void stopStack() throws Exception {
-    if (secondApi != null) {
-      secondApi.close();
+    for (ConfigurableApplicationContext api :
+        new ConfigurableApplicationContext[] {fuzzedApi, secondApi}) {
+      if (api != null) {
+        api.close();
+      }
     }
     if (stack != null) {
       stack.close();
@@ -811,7 +853,7 @@ class TrainingSessionEndToEndTest {
    */
   @Test
   void aFuzzRunOfTheOpenApiDocumentFindsNothing() throws Exception {
-    int apiPort = secondApiPort();
+    int apiPort = fuzzedApiPort();
     Path report = Files.createTempFile(storage, "schemathesis", ".log");
     Process fuzz =
         new ProcessBuilder(
