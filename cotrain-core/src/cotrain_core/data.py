@@ -19,7 +19,8 @@ Byte tokenizer: ids 0..255 are raw UTF-8 bytes, then PAD=256, BOS=257, EOS=258, 
 (VOCAB_SIZE=260). BPE: a byte-level BPE trained with the `tokenizers` library on the training text,
 specials <pad>=0 <bos>=1 <eos>=2 <mask>=3, then the 256 byte symbols and the merges (at most
 data.vocab_size ids; fewer when the text has no more pairs to merge). Each document becomes
-[BOS] + ids + [EOS]; documents are concatenated into one token stream.
+[BOS] + ids + [EOS]; documents are concatenated into one token stream. Special ids come only from
+that framing: text that spells a special token ("<eos>") is encoded as text by both tokenizers.
 
 Storage (storage_root(cfg) = run.storage_root, or <checkpoint.output_path>/../cotrain-data):
     datasets/processed/<key>/  tokens.npy (uint16 stream), meta.json, tokenizer.json (bpe)
@@ -48,7 +49,8 @@ from pathlib import Path
 PAD, BOS, EOS, MASK = 256, 257, 258, 259
 VOCAB_SIZE = 260
 BPE_SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<mask>")  # ids 0..3 of a bpe tokenizer
-FORMAT_VERSION = 1
+# 2: text that spells a special token ("<eos>") is encoded as plain text by bpe too, as by byte
+FORMAT_VERSION = 2
 TOKENIZER_INFO = {
     "type": "cotrain-bytes",
     "vocab_size": VOCAB_SIZE,
@@ -242,6 +244,8 @@ class Codec:
     def __init__(self, info: dict, tokenizer=None):
         self.info, self.tokenizer = info, tokenizer  # tokenizer: tokenizers.Tokenizer for bpe
         self.ids = info["special_tokens"]
+        if tokenizer is not None:  # "<eos>" in a document is text, never the special id (not saved in
+            tokenizer.encode_special_tokens = True  # tokenizer.json: set again on every load)
 
     def encode_documents(self, docs: list[str]):
         import numpy as np
