@@ -58,7 +58,10 @@ def test_checkpoints_are_atomic_verified_and_pruned(reference_run):
     events = reference_run["events"]
     assert [e["step"] for e in of(events, "checkpoint")] == [20, 40, 60, 80, 100, 120]
     root = reference_run["tmp_path"] / "ckpt"
-    assert sorted(p.name for p in root.iterdir()) == ["step-100", "step-120", "step-80"]  # newest 3
+    best = min(of(events, "checkpoint"), key=lambda c: (c["eval_loss"], -c["step"]))["step"]
+    kept = {80, 100, 120, best}  # newest 3 and the best by eval loss
+    assert sorted(p.name for p in root.iterdir()) == sorted(f"step-{s}" for s in kept)
+    assert {d["step"] for d in of(events, "checkpoint_deleted")} == {20, 40, 60} - kept
     for ev in of(events, "checkpoint")[-3:]:
         assert Path(ev["path"]).is_absolute()
         assert checkpoint.verify(ev["path"])["step"] == ev["step"]

@@ -377,7 +377,9 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return rng
 
-    def save_checkpoint(self, step: int, last_loss: float | None) -> None:
+    def save_checkpoint(self, step: int, last_loss: float | None, eval_loss: float | None = None) -> None:
+        """Write step-<n>/ from every rank; rank 0 commits it, prunes (newest keep_last + the best by
+        eval loss) and emits `checkpoint`, then `checkpoint_deleted` for each one pruned."""
         from . import checkpoint
 
         cfg, rank, strategy = self.cfg, self.ctx.rank, self.strategy
@@ -407,10 +409,16 @@ class Trainer:
         checkpoint.write(tmp, rank, model_state, state, rank_state)
         self.dist.barrier()
         if rank == 0:
-            keep = cfg.checkpoint.keep_last
-            path, nbytes = checkpoint.commit(root, tmp, step, cfg.world_size, keep)
+            c = cfg.checkpoint
+            path, nbytes, deleted = checkpoint.commit(
+                root, tmp, step, cfg.world_size, c.keep_last, eval_loss, c.keep_best
+            )
             sha = checkpoint._sha256(path / "manifest.json")
-            self.out.emit("checkpoint", step=step, path=str(path), bytes=nbytes, sha256=sha)
+            self.out.emit(
+                "checkpoint", step=step, path=str(path), bytes=nbytes, sha256=sha, eval_loss=eval_loss
+            )
+            for old_step, old_path in deleted:
+                self.out.emit("checkpoint_deleted", step=old_step, path=str(old_path))
         self.dist.barrier()
 
     def _resume_path(self, resume: str | None) -> Path | None:
@@ -515,10 +523,10 @@ class Trainer:
             if not strategy.sync_metrics_every_step:
                 stop = self.dist.all_sum([float(self.stop.is_set())])[0] > 0
             checkpointed = bool(interval) and step % interval == 0
-            if checkpointed:
-                self.save_checkpoint(step, last_loss)
+            if checkpointed:  # evaluated first: the checkpoint records its eval loss (keep_best)
                 last_eval = {"step": step, **self.evaluate()}
                 out.emit("eval", **last_eval)
+                self.save_checkpoint(step, last_loss, last_eval["loss"])
             if stop:
                 if not checkpointed:
                     self.save_checkpoint(step, last_loss)
