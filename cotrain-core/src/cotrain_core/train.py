@@ -538,32 +538,48 @@ class Trainer:
             out.emit("eval", **last_eval)
         final = Path(cfg.run.final_path).resolve()
         full = strategy.model_state_dict()  # collective under fsdp
-        if self.ctx.rank == 0:
-            self._save_final(final, full, step)
+        files = self._save_final(final, full, step, last_eval) if self.ctx.rank == 0 else []
         self.dist.barrier()
-        out.emit("done", step=step, loss=last_loss, final_path=str(final), eval_loss=last_eval["loss"])
+        out.emit(
+            "done",
+            step=step,
+            loss=last_loss,
+            final_path=str(final),
+            eval_loss=last_eval["loss"],
+            parameters=self.parameters,
+            data_fingerprint=self.prepared.fingerprint,
+            validation_path=str(self.prepared.validation_path.resolve()),
+            files=files,
+            bytes=sum(f["bytes"] for f in files),
+        )
         return EXIT_OK
 
-    def _save_final(self, final: Path, state: dict, step: int) -> None:
-        module = self.strategy.module
-        if self.strategy.name == "fsdp" and self.ctx.distributed:  # plain copy of the gathered weights
-            from transformers import AutoConfig
+    def _save_final(self, final: Path, state: dict, step: int, last_eval: dict) -> list[dict]:
+        """The final directory (export.py); returns its files."""
+        from . import export
 
-            cls = type(module)
-            with self.torch.device("meta"):
-                plain = cls(AutoConfig.from_pretrained(_config_dir(module, final)))
-            plain.load_state_dict(state, assign=True)
-            module = plain
-        module.save_pretrained(final)
-        from .evaluate import write_model_info
+        def save_model(directory: Path) -> None:
+            module = self.strategy.module
+            if self.strategy.name == "fsdp" and self.ctx.distributed:  # plain copy of the gathered weights
+                from transformers import AutoConfig
 
-        write_model_info(final, self.cfg, self.prepared, step)
+                module.config.save_pretrained(directory)
+                with self.torch.device("meta"):
+                    plain = type(module)(AutoConfig.from_pretrained(directory))
+                plain.load_state_dict(state, assign=True)
+                module = plain
+            module.save_pretrained(directory)
 
-
-def _config_dir(module, final: Path) -> Path:
-    final.mkdir(parents=True, exist_ok=True)
-    module.config.save_pretrained(final)
-    return final
+        metrics = {k: last_eval[k] for k in ("loss", "perplexity", "accuracy")}
+        return export.write_final(
+            final,
+            save_model,
+            self.cfg,
+            self.prepared,
+            step=step,
+            parameters=self.parameters,
+            eval_metrics=metrics,
+        )
 
 
 def init_distributed(cfg: Config, env):
