@@ -105,6 +105,22 @@ def test_bpe_is_trained_deterministically_and_cached_with_the_data(tmp_path):
     assert codec.tokenizer.decode(stream[1:-1].tolist()) == src.read_text()  # byte-level BPE is lossless
 
 
+@pytest.mark.parametrize("tokenizer", ["byte", "bpe"])
+def test_text_that_spells_a_special_token_is_text(tmp_path, tokenizer):
+    import numpy as np
+
+    src = tmp_path / "corpus.txt"
+    src.write_text(data.builtin_corpus(30_000) + " the <eos> and <mask> tags <pad><bos>")
+    p = data.prepare(_cfg(tmp_path, src, tokenizer=tokenizer, vocab_size=400))
+    stream = np.concatenate([np.load(p.splits_dir / "train.npy"), np.load(p.splits_dir / "validation.npy")])
+    ids = p.tokenizer_info["special_tokens"]
+    assert np.isin(stream, list(ids.values())).sum() == 2  # the one document's [bos] and [eos]
+    assert (stream[0], stream[-1]) == (ids["bos"], ids["eos"])
+    codec = data.load_codec(p.tokenizer_info, p.processed_dir)  # a tokenizer loaded again: the same
+    encoded = codec.encode_documents(["a <eos> b <mask>"]).tolist()
+    assert not set(encoded[1:-1]) & set(ids.values())
+
+
 @pytest.mark.parametrize(
     "content,message",
     [

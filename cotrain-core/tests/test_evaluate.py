@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import base_config
 
-from cotrain_core import data, evaluate, models, objective
+from cotrain_core import data, evaluate, export, models, objective
 from cotrain_core.config import config_from_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -75,8 +75,7 @@ def test_evaluate_reproduces_the_in_process_loss(tmp_path, model_type, tokenizer
     )
     final = tmp_path / "final"
     model.save_pretrained(final)
-    evaluate.write_model_info(final, cfg, prepared, step=5)
-    assert (final / "tokenizer.json").is_file() == (tokenizer == "bpe")
+    export.write_model_info(final, cfg, prepared, step=5)
 
     data_arg = prepared.splits_dir / "validation.npy" if model_type == "bert" else prepared.splits_dir
     rc, event = _run_evaluate("--model", final, "--data", data_arg, "--batch-size", 3)
@@ -103,7 +102,7 @@ def test_evaluate_errors(tmp_path):
     torch.manual_seed(0)
     final = tmp_path / "final"
     models.build_model(cfg, prepared.vocab_size).save_pretrained(final)
-    evaluate.write_model_info(final, cfg, prepared, step=1)
+    export.write_model_info(final, cfg, prepared, step=1)
     val = prepared.splits_dir / "validation.npy"
 
     rc, event = _run_evaluate("--model", tmp_path / "nope", "--data", val)

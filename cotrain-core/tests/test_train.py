@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 import torch
 from conftest import REPO, base_config, of, run_trainer, step_losses, trainer_cmd, write_config
 
-from cotrain_core import checkpoint
+from cotrain_core import checkpoint, export
 from cotrain_core.data import builtin_corpus, encode, split_tokens, windows
 from cotrain_core.train import EVAL_MAX_WINDOWS
 
@@ -54,11 +55,56 @@ def test_loss_falls_and_final_model_loads(reference_run):
     assert json.loads((Path(done["final_path"]) / "cotrain_tokenizer.json").read_text())["vocab_size"] == 260
 
 
+def test_done_reports_what_the_registry_records(reference_run):
+    """parameters, data fingerprint, held-out split and files; evaluate.py on that split reproduces
+    the final eval loss bitwise (fp32 on CPU, one process)."""
+    events = reference_run["events"]
+    done, start = events[-1], of(events, "start")[0]
+    final = Path(done["final_path"])
+    assert done["parameters"] == start["parameters"] == 468_608
+    assert done["files"] == export.list_files(final) and done["bytes"] == sum(
+        f["bytes"] for f in done["files"]
+    )
+    assert {"model.safetensors", "tokenizer.json", "README.md"} <= {f["name"] for f in done["files"]}
+    split = Path(done["validation_path"])
+    assert (
+        split.is_absolute()
+        and split.name == "validation.npy"
+        and split.parent.name == done["data_fingerprint"][:24]
+    )
+    assert done["data_fingerprint"] in (final / "README.md").read_text()
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cotrain_core.evaluate",
+            "--model",
+            final,
+            "--data",
+            split,
+            "--card",
+            "validation",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    event = json.loads(proc.stdout)
+    last = of(events, "eval")[-1]
+    assert (event["step"], event["loss"], event["accuracy"]) == (last["step"], last["loss"], last["accuracy"])
+    assert event["loss"] == done["eval_loss"]
+
+
 def test_checkpoints_are_atomic_verified_and_pruned(reference_run):
     events = reference_run["events"]
     assert [e["step"] for e in of(events, "checkpoint")] == [20, 40, 60, 80, 100, 120]
     root = reference_run["tmp_path"] / "ckpt"
-    assert sorted(p.name for p in root.iterdir()) == ["step-100", "step-120", "step-80"]  # newest 3
+    best = min(of(events, "checkpoint"), key=lambda c: (c["eval_loss"], -c["step"]))["step"]
+    kept = {80, 100, 120, best}  # newest 3 and the best by eval loss
+    assert sorted(p.name for p in root.iterdir()) == sorted(f"step-{s}" for s in kept)
+    assert {d["step"] for d in of(events, "checkpoint_deleted")} == {20, 40, 60} - kept
     for ev in of(events, "checkpoint")[-3:]:
         assert Path(ev["path"]).is_absolute()
         assert checkpoint.verify(ev["path"])["step"] == ev["step"]

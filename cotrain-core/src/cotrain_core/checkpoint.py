@@ -4,7 +4,8 @@
     tmp = checkpoint.begin(out_dir, step, token)               # every rank: same token (rank 0's pid)
     checkpoint.write(tmp, rank, model_state, state, rank_state) # rank 0 also model + state.pt
     # barrier
-    path, nbytes = checkpoint.commit(out_dir, tmp, step, keep)  # rank 0: manifest, rename, prune
+    path, nbytes, deleted = checkpoint.commit(out_dir, tmp, step, world, keep, eval_loss, keep_best)
+                                                               # rank 0: manifest, rename, prune
     latest = checkpoint.find_latest(out_dir, log)               # newest dir whose hashes match
 
 Layout of <output_path>/step-<n>/:
@@ -12,10 +13,11 @@ Layout of <output_path>/step-<n>/:
     state.pt            rank 0: step, data position, last loss, meta, inner optimizer (ddp/fsdp:
                         identical or gathered), strategy state (DiLoCo: outer optimizer, global weights)
     rank-<r>.pt         per rank: RNG states, grad scaler, inner optimizer where it differs per rank
-    manifest.json       {"format": 1, "step": n, "world_size": w, "files": {name: {"sha256", "bytes"}}},
-                        written last
+    manifest.json       {"format": 1, "step": n, "world_size": w, "eval_loss": x | null,
+                        "files": {name: {"sha256", "bytes"}}}, written last
 A checkpoint is written to step-<n>.tmp-<token> and renamed into place, so a crash never leaves
-a half-written step-<n>. Only the newest keep_last checkpoints are kept.
+a half-written step-<n>. Pruning keeps the newest keep_last checkpoints and, with keep_best, the one
+with the lowest eval_loss in its manifest (ties: the newest); commit() returns what it deleted.
 """
 
 import hashlib
@@ -73,23 +75,38 @@ def write(tmp: Path, rank: int, model_state: dict | None, state: dict | None, ra
     torch.save(rank_state, tmp / f"rank-{rank}.pt")
 
 
-def commit(output_path: str | Path, tmp: Path, step: int, world_size: int = 1, keep: int = KEEP):
-    """Hash every file, write the manifest, rename into place, prune; returns (dir, bytes)."""
+def commit(
+    output_path: str | Path,
+    tmp: Path,
+    step: int,
+    world_size: int = 1,
+    keep: int = KEEP,
+    eval_loss: float | None = None,
+    keep_best: bool = True,
+):
+    """Hash every file, write the manifest, rename into place, prune.
+    Returns (dir, bytes, [(step, dir) of every checkpoint pruned])."""
     root = Path(output_path).resolve()
     final = root / f"step-{step}"
     files = {}
     for f in sorted(tmp.iterdir()):
         files[f.name] = {"sha256": _sha256(f), "bytes": f.stat().st_size}
-    manifest = {"format": FORMAT, "step": step, "world_size": world_size, "files": files}
+    manifest = {
+        "format": FORMAT,
+        "step": step,
+        "world_size": world_size,
+        "eval_loss": eval_loss,
+        "files": files,
+    }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     _fsync_dir(tmp)
     if final.exists():  # e.g. a corrupt checkpoint of the same step that we resumed past
         shutil.rmtree(final)
     os.rename(tmp, final)
     _fsync_dir(root)
-    prune(root, keep, current=tmp.name)
+    deleted = prune(root, keep, current=tmp.name, keep_best=keep_best)
     nbytes = sum(f.stat().st_size for f in final.iterdir())
-    return final, nbytes
+    return final, nbytes, deleted
 
 
 def _fsync_dir(path: Path) -> None:
@@ -113,14 +130,40 @@ def step_dirs(output_path: str | Path) -> list[tuple[int, Path]]:
     return sorted(found, reverse=True)
 
 
-def prune(output_path: str | Path, keep: int = KEEP, current: str = "") -> None:
-    """Keep the newest `keep` (0 = all) checkpoints; remove temporary dirs left by killed runs."""
+def eval_loss_of(path: str | Path) -> float | None:
+    """The eval loss a checkpoint's manifest records (None: not evaluated, or no readable manifest)."""
+    try:
+        loss = json.loads((Path(path) / "manifest.json").read_text()).get("eval_loss")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(loss) if isinstance(loss, int | float) and not isinstance(loss, bool) else None
+
+
+def best(output_path: str | Path) -> tuple[int, Path] | None:
+    """(step, dir) of the checkpoint with the lowest recorded eval loss (ties: the newest), or None."""
+    scored = [(loss, -s, s, p) for s, p in step_dirs(output_path) if (loss := eval_loss_of(p)) is not None]
+    return min(scored)[2:] if scored else None
+
+
+def prune(
+    output_path: str | Path, keep: int = KEEP, current: str = "", keep_best: bool = True
+) -> list[tuple[int, Path]]:
+    """Keep the newest `keep` (0 = all) checkpoints and, with keep_best, the best by eval loss;
+    remove temporary dirs left by killed runs. Returns the (step, dir) of each checkpoint deleted."""
+    deleted = []
     if keep > 0:
-        for _, path in step_dirs(output_path)[keep:]:
-            shutil.rmtree(path, ignore_errors=True)
+        dirs = step_dirs(output_path)
+        kept = {s for s, _ in dirs[:keep]}
+        if keep_best and (found := best(output_path)) is not None:
+            kept.add(found[0])
+        for step, path in dirs:
+            if step not in kept:
+                shutil.rmtree(path, ignore_errors=True)
+                deleted.append((step, path.resolve()))
     for stale in Path(output_path).glob("step-*.tmp-*"):
         if stale.name != current:
             shutil.rmtree(stale, ignore_errors=True)
+    return deleted
 
 
 def verify(path: str | Path) -> dict:

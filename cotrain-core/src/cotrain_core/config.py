@@ -9,6 +9,7 @@ Public API:
     load_config(path: str | Path) -> Config
     config_from_dict(raw: dict) -> Config
     field_rules() -> dict               # {"train.batch_size": {"type": "int", "default": 8, "ge": 1, ...}}
+    to_toml(cfg: Config) -> str         # the resolved config (every key, defaults filled in) as TOML
     class ConfigError(Exception)
     Config.world_size -> int            # nodes * gpus_per_node
     Config.per_rank_batch -> int        # train.batch_size // world_size
@@ -136,7 +137,8 @@ class DataConfig:
 class CheckpointConfig:
     output_path: str = _spec(nonempty=True)
     interval: int = _spec(50, ge=0)  # steps between checkpoints, 0 = none
-    keep_last: int = _spec(3, ge=1, le=1000)
+    keep_last: int = _spec(3, ge=1, le=1000)  # newest checkpoints kept
+    keep_best: bool = _spec(True)  # also keep the checkpoint with the lowest eval loss
 
 
 @dataclass(frozen=True)
@@ -353,6 +355,37 @@ def field_rules() -> dict:
 def _show(value) -> str:
     kind = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "table", list: "array"}
     return f"{kind.get(type(value), type(value).__name__)} {value!r}"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, str):  # a TOML basic string: JSON's escapes, plus DEL, which TOML wants escaped
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    return json.dumps(value)  # bool, int, float (repr: shortest round trip; never inf/nan in bounds)
+
+
+def to_toml(cfg: Config) -> str:
+    """The resolved config as TOML: every key with the value the trainer uses (defaults that depend
+    on other keys filled in, train.warmup = -1 kept as "auto"). load_config() of it gives cfg back.
+    [distributed.diloco] is written only under strategy diloco, where it is allowed."""
+    lines = []
+
+    def table(name: str, obj) -> None:
+        lines.append(f"[{name}]")
+        nested = []
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                nested.append((f"{name}.{f.name}", value))
+            else:
+                lines.append(f"{f.name} = {_toml_value(value)}")
+        lines.append("")
+        for sub, value in nested:
+            if sub != "distributed.diloco" or cfg.distributed.strategy == "diloco":
+                table(sub, value)
+
+    for f in dataclasses.fields(cfg):
+        table(f.name, getattr(cfg, f.name))
+    return "\n".join(lines)
 
 
 def field_rules_json() -> str:

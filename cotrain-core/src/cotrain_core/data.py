@@ -7,7 +7,8 @@ Public API:
     Prepared: train LongTensor [N_train, L+1], val LongTensor [N_val, L+1], vocab_size, pad_id, mask_id,
               tokenizer_info (dict, saved as cotrain_tokenizer.json with the final model),
               tokenizer_path (bpe tokenizer.json to copy next to it, else None),
-              processed_dir, splits_dir, reused (True when both were found in the cache)
+              processed_dir, splits_dir, reused (True when both were found in the cache),
+              fingerprint (the split key, below), validation_path (<splits_dir>/validation.npy)
     epoch_order(n_windows: int, epoch: int, seed: int) -> LongTensor [n_windows]
     rank_indices(order, step_in_epoch: int, per_rank_batch: int, rank: int, world_size: int) -> LongTensor
     storage_root(cfg) -> Path
@@ -19,13 +20,16 @@ Byte tokenizer: ids 0..255 are raw UTF-8 bytes, then PAD=256, BOS=257, EOS=258, 
 (VOCAB_SIZE=260). BPE: a byte-level BPE trained with the `tokenizers` library on the training text,
 specials <pad>=0 <bos>=1 <eos>=2 <mask>=3, then the 256 byte symbols and the merges (at most
 data.vocab_size ids; fewer when the text has no more pairs to merge). Each document becomes
-[BOS] + ids + [EOS]; documents are concatenated into one token stream.
+[BOS] + ids + [EOS]; documents are concatenated into one token stream. Special ids come only from
+that framing: text that spells a special token ("<eos>") is encoded as text by both tokenizers.
 
 Storage (storage_root(cfg) = run.storage_root, or <checkpoint.output_path>/../cotrain-data):
     datasets/processed/<key>/  tokens.npy (uint16 stream), meta.json, tokenizer.json (bpe)
                                key = sha256(format, tokenizer settings, every input file's bytes)
     datasets/splits/<key>/     train.npy, validation.npy (uint16 streams), meta.json
                                key = sha256(processed key, validation_split, seq_length)
+The full split key is the data fingerprint of a run (`done` event, model card): it covers the source
+bytes in order, the tokenizer settings, validation_split and seq_length, and no path or machine.
 Both are written once (temporary directory, then rename) and reused when present; concurrent
 writers are safe (the loser of the rename uses the winner's copy).
 Split: the last validation_split of the tokens (at least one window) are validation, the rest training.
@@ -48,7 +52,8 @@ from pathlib import Path
 PAD, BOS, EOS, MASK = 256, 257, 258, 259
 VOCAB_SIZE = 260
 BPE_SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<mask>")  # ids 0..3 of a bpe tokenizer
-FORMAT_VERSION = 1
+# 2: text that spells a special token ("<eos>") is encoded as plain text by bpe too, as by byte
+FORMAT_VERSION = 2
 TOKENIZER_INFO = {
     "type": "cotrain-bytes",
     "vocab_size": VOCAB_SIZE,
@@ -242,6 +247,8 @@ class Codec:
     def __init__(self, info: dict, tokenizer=None):
         self.info, self.tokenizer = info, tokenizer  # tokenizer: tokenizers.Tokenizer for bpe
         self.ids = info["special_tokens"]
+        if tokenizer is not None:  # "<eos>" in a document is text, never the special id (not saved in
+            tokenizer.encode_special_tokens = True  # tokenizer.json: set again on every load)
 
     def encode_documents(self, docs: list[str]):
         import numpy as np
@@ -249,7 +256,9 @@ class Codec:
         if self.tokenizer is None:
             parts = [np.frombuffer(d.encode("utf-8"), dtype=np.uint8).astype(np.uint16) for d in docs]
         else:
-            parts = [np.asarray(e.ids, dtype=np.uint16) for e in self.tokenizer.encode_batch(docs)]
+            # no post-processor specials: an exported tokenizer.json adds [bos]/[eos] itself (export.py)
+            encoded = self.tokenizer.encode_batch(docs, add_special_tokens=False)
+            parts = [np.asarray(e.ids, dtype=np.uint16) for e in encoded]
         bos, eos = np.array([self.ids["bos"]], np.uint16), np.array([self.ids["eos"]], np.uint16)
         return np.concatenate([x for p in parts for x in (bos, p, eos)])  # [n_tokens] uint16
 
@@ -312,6 +321,12 @@ class Prepared:
     splits_dir: Path
     reused: bool
     stats: dict = field(default_factory=dict)  # n_train_tokens, n_val_tokens, n_documents, source
+    fingerprint: str = ""  # full sha256 split key: source bytes, tokenizer, validation_split, seq_length
+
+    @property
+    def validation_path(self) -> Path:
+        """The held-out split as evaluate.py reads it (its meta.json, with the tokenizer, is beside it)."""
+        return self.splits_dir / "validation.npy"
 
 
 def storage_root(cfg) -> Path:
@@ -404,13 +419,18 @@ def _process(cfg, root: Path) -> tuple[Path, dict, bool]:
     return dest, meta, reused
 
 
+def split_key(processed_key: str, validation_split: float, seq_length: int) -> str:
+    """sha256 naming a split (its first 24 hex digits) and fingerprinting a run's data (all 64)."""
+    return hashlib.sha256(f"{processed_key} {validation_split!r} {seq_length}".encode()).hexdigest()
+
+
 def _split(cfg, processed: Path, pmeta: dict, root: Path) -> tuple[Path, dict, bool]:
     """Cut the token stream into train / validation once, in <root>/datasets/splits/<key>/."""
     import numpy as np
 
     d = cfg.data
     L = d.seq_length
-    key = hashlib.sha256(f"{pmeta['sha256']} {d.validation_split!r} {L}".encode()).hexdigest()
+    key = split_key(pmeta["sha256"], d.validation_split, L)
     dest = root / "datasets" / "splits" / key[:24]
     if (dest / "meta.json").is_file():
         return dest, json.loads((dest / "meta.json").read_text()), True
@@ -485,6 +505,7 @@ def prepare(cfg) -> Prepared:
             "n_train_tokens": int(len(train_tokens)),
             "n_val_tokens": int(len(val_tokens)),
         },
+        fingerprint=split_key(pmeta["sha256"], cfg.data.validation_split, L),
     )
 
 

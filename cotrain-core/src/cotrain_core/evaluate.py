@@ -1,23 +1,29 @@
 """Evaluate a final model saved by the trainer on a split or on raw text; prints one `eval` event.
 
     python -m cotrain_core.evaluate --model <final model dir> --data <split .npy|split dir|.txt/.jsonl/dir>
-        [--batch-size 8] [--max-windows 512] [--seq-length N] [--seed N] [--mlm-probability P]
+        [--card NAME] [--batch-size N] [--max-windows 512] [--seq-length N] [--seed N] [--mlm-probability P]
 
 Public API:
     main(argv: list[str] | None = None) -> int                    # exit code
-    write_model_info(final_dir, cfg, prepared, step: int) -> None   # train.py: after save_pretrained
-    evaluate_model(model_dir, data, batch_size=8, max_windows=None (512), seq_length=None,
+    evaluate_model(model_dir, data, batch_size=None, max_windows=None (512), seq_length=None,
                    seed=None (objective.EVAL_SEED), mlm_probability=None) -> dict   # the eval event's fields
 
-The model dir holds config.json + model.safetensors (save_pretrained), cotrain_tokenizer.json (the
-tokenizer info of data.prepare), tokenizer.json for a bpe tokenizer, and cotrain_model.json (family,
-seq_length, mlm_probability, step), all written by write_model_info(). It is loaded with
-AutoModelForCausalLM (llama) or AutoModelForMaskedLM (bert), and the same objective as in training is
-computed in fp32 with objective.evaluate_windows (masked LM: masks from the fixed seed), over the first
---max-windows windows (default 512 like the trainer's eval; 0 = all). --data is a split file written
-by data.prepare (`validation.npy` / `train.npy`, or its directory = its validation split; its
-tokenizer must be the model's), or raw text read like data.data_path and tokenized with the model's
-tokenizer (all of it, no split).
+The model dir is what export.write_final wrote: config.json + model.safetensors (save_pretrained), the
+HF tokenizer, cotrain_tokenizer.json (the tokenizer info of data.prepare) and cotrain_model.json
+(family, seq_length, mlm_probability, step, eval batch size). It is loaded with AutoModelForCausalLM
+(llama) or AutoModelForMaskedLM (bert), and the same objective as in training is computed in fp32
+with objective.evaluate_windows (masked LM: masks from the fixed seed), over the first --max-windows
+windows (default 512 like the trainer's eval; 0 = all), --batch-size windows at a time (default: the
+run's train.batch_size, the trainer's eval batch). On the run's own split (the `done` event's
+`validation_path`) this reproduces the trainer's final eval loss: bitwise for an fp32 run on CPU.
+--data is a split file written by data.prepare (`validation.npy` / `train.npy`, or its directory =
+its validation split; its tokenizer must be the model's), or raw text read like data.data_path
+(a .txt file is one document, a .jsonl file one per line, a directory all of them) and tokenized
+with the model's tokenizer (all of it, no split).
+
+--card NAME also writes the result as the row NAME of the Evaluation section of <model>/README.md
+(card.record_evaluation: the row of that name is replaced, other rows stay; NAME is 1-100 of
+A-Z a-z 0-9 . _ -). The trainer writes the row `validation`.
 
 stdout: one JSON line {"v": 1, "event": "eval", "step": <model step or null>, "loss", "perplexity",
 "accuracy"}; on failure an `error` event instead. Exit codes: 0 ok, 2 bad arguments (the message
@@ -28,46 +34,22 @@ starts with the argument, e.g. `--model: ...`), 3 unreadable or too little data 
 import argparse
 import json
 import os
-import shutil
 import sys
 import traceback
 from pathlib import Path
 
+from . import card
 from .data import DataError, load_codec, num_windows, read_documents, windows
 from .events import Emitter
-from .models import family as model_family
+from .export import MODEL_INFO, TOKENIZER_INFO_FILE
 
 # objective.py (torch) is imported lazily: OMP_WAIT_POLICY must be set before torch loads (see main)
 EXIT_OK, EXIT_RUNTIME, EXIT_ARGS, EXIT_DATA = 0, 1, 2, 3
-MODEL_INFO = "cotrain_model.json"
-TOKENIZER_INFO_FILE = "cotrain_tokenizer.json"
 _FAMILIES = {"llama": "causal", "bert": "masked"}  # transformers model_type -> objective
 
 
 class ArgumentError(Exception):
     """A bad argument; the message starts with the argument."""
-
-
-def write_model_info(final_dir, cfg, prepared, step: int) -> None:
-    """Write the cotrain files next to save_pretrained's: tokenizer info (+ tokenizer.json) and run info."""
-    from .objective import EVAL_MAX_WINDOWS, EVAL_SEED
-
-    final = Path(final_dir)
-    final.mkdir(parents=True, exist_ok=True)
-    (final / TOKENIZER_INFO_FILE).write_text(json.dumps(prepared.tokenizer_info, indent=2) + "\n")
-    if prepared.tokenizer_path:
-        shutil.copyfile(prepared.tokenizer_path, final / prepared.tokenizer_info["file"])
-    info = {
-        "model_type": cfg.model.type,
-        "size": cfg.model.size,
-        "family": model_family(cfg.model.type),
-        "seq_length": cfg.data.seq_length,
-        "mlm_probability": cfg.data.mlm_probability,
-        "step": step,
-        "eval_seed": EVAL_SEED,
-        "eval_max_windows": EVAL_MAX_WINDOWS,
-    }
-    (final / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n")
 
 
 def _read_json(path: Path, arg: str) -> dict:
@@ -110,14 +92,15 @@ def _load_tokens(data: Path, tok_info: dict, model_dir: Path):
 def evaluate_model(
     model_dir,
     data,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     max_windows: int | None = None,
     seq_length: int | None = None,
     seed: int | None = None,
     mlm_probability: float | None = None,
 ) -> dict:
     """Fields of the eval event (step, loss, perplexity, accuracy) of a saved model on some data.
-    max_windows None = objective.EVAL_MAX_WINDOWS (512, 0 = all); seed None = objective.EVAL_SEED."""
+    max_windows None = objective.EVAL_MAX_WINDOWS (512, 0 = all); seed None = objective.EVAL_SEED;
+    batch_size None = the run's eval batch (cotrain_model.json), else 8."""
     model_dir, data = Path(model_dir), Path(data)
     if not (model_dir / "config.json").is_file():
         raise ArgumentError(f"--model: {model_dir} has no config.json (not a save_pretrained directory)")
@@ -133,6 +116,7 @@ def evaluate_model(
     if not seq_length:
         raise ArgumentError(f"--seq-length: required, {model_dir} has no {MODEL_INFO} that states it")
     mlm_probability = mlm_probability or info.get("mlm_probability", 0.15)
+    batch_size = batch_size or info.get("eval_batch_size") or 8
 
     tokens = _load_tokens(data, tok_info, model_dir)
     if num_windows(len(tokens), seq_length) < 1:
@@ -200,11 +184,21 @@ def _probability(text):
     return value
 
 
+def _card_name(text):
+    try:
+        return card.check_name(text)
+    except ValueError as e:
+        raise ArgumentError(f"--card: {e}") from None
+
+
 def _parse_args(argv):
     p = _Parser(prog="python -m cotrain_core.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="final model directory written by the trainer")
     p.add_argument("--data", required=True, help="split .npy / split dir, or .txt / .jsonl file or directory")
-    p.add_argument("--batch-size", type=_positive("--batch-size"), default=8)
+    p.add_argument(
+        "--card", type=_card_name, default=None, help="also write the result as row NAME of README.md"
+    )
+    p.add_argument("--batch-size", type=_positive("--batch-size"), default=None, help="default: the run's")
     p.add_argument(
         "--max-windows", type=_positive("--max-windows"), default=None, help="default 512, 0 = all"
     )
@@ -228,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             mlm_probability=args.mlm_probability,
         )
+        if args.card:
+            card.record_evaluation(args.model, args.card, metrics)
         out.emit("eval", **metrics)
         return EXIT_OK
     except ArgumentError as e:

@@ -386,7 +386,9 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return rng
 
-    def save_checkpoint(self, step: int, last_loss: float | None) -> None:
+    def save_checkpoint(self, step: int, last_loss: float | None, eval_loss: float | None = None) -> None:
+        """Write step-<n>/ from every rank; rank 0 commits it, prunes (newest keep_last + the best by
+        eval loss) and emits `checkpoint`, then `checkpoint_deleted` for each one pruned."""
         from . import checkpoint
 
         cfg, rank, strategy = self.cfg, self.ctx.rank, self.strategy
@@ -416,10 +418,16 @@ class Trainer:
         checkpoint.write(tmp, rank, model_state, state, rank_state)
         self.dist.barrier()
         if rank == 0:
-            keep = cfg.checkpoint.keep_last
-            path, nbytes = checkpoint.commit(root, tmp, step, cfg.world_size, keep)
+            c = cfg.checkpoint
+            path, nbytes, deleted = checkpoint.commit(
+                root, tmp, step, cfg.world_size, c.keep_last, eval_loss, c.keep_best
+            )
             sha = checkpoint._sha256(path / "manifest.json")
-            self.out.emit("checkpoint", step=step, path=str(path), bytes=nbytes, sha256=sha)
+            self.out.emit(
+                "checkpoint", step=step, path=str(path), bytes=nbytes, sha256=sha, eval_loss=eval_loss
+            )
+            for old_step, old_path in deleted:
+                self.out.emit("checkpoint_deleted", step=old_step, path=str(old_path))
         self.dist.barrier()
 
     def _resume_path(self, resume: str | None) -> Path | None:
@@ -524,10 +532,10 @@ class Trainer:
             if not strategy.sync_metrics_every_step:
                 stop = self.dist.all_sum([float(self.stop.is_set())])[0] > 0
             checkpointed = bool(interval) and step % interval == 0
-            if checkpointed:
-                self.save_checkpoint(step, last_loss)
+            if checkpointed:  # evaluated first: the checkpoint records its eval loss (keep_best)
                 last_eval = {"step": step, **self.evaluate()}
                 out.emit("eval", **last_eval)
+                self.save_checkpoint(step, last_loss, last_eval["loss"])
             if stop:
                 if not checkpointed:
                     self.save_checkpoint(step, last_loss)
@@ -539,32 +547,48 @@ class Trainer:
             out.emit("eval", **last_eval)
         final = Path(cfg.run.final_path).resolve()
         full = strategy.model_state_dict()  # collective under fsdp
-        if self.ctx.rank == 0:
-            self._save_final(final, full, step)
+        files = self._save_final(final, full, step, last_eval) if self.ctx.rank == 0 else []
         self.dist.barrier()
-        out.emit("done", step=step, loss=last_loss, final_path=str(final), eval_loss=last_eval["loss"])
+        out.emit(
+            "done",
+            step=step,
+            loss=last_loss,
+            final_path=str(final),
+            eval_loss=last_eval["loss"],
+            parameters=self.parameters,
+            data_fingerprint=self.prepared.fingerprint,
+            validation_path=str(self.prepared.validation_path.resolve()),
+            files=files,
+            bytes=sum(f["bytes"] for f in files),
+        )
         return EXIT_OK
 
-    def _save_final(self, final: Path, state: dict, step: int) -> None:
-        module = self.strategy.module
-        if self.strategy.name == "fsdp" and self.ctx.distributed:  # plain copy of the gathered weights
-            from transformers import AutoConfig
+    def _save_final(self, final: Path, state: dict, step: int, last_eval: dict) -> list[dict]:
+        """The final directory (export.py); returns its files."""
+        from . import export
 
-            cls = type(module)
-            with self.torch.device("meta"):
-                plain = cls(AutoConfig.from_pretrained(_config_dir(module, final)))
-            plain.load_state_dict(state, assign=True)
-            module = plain
-        module.save_pretrained(final)
-        from .evaluate import write_model_info
+        def save_model(directory: Path) -> None:
+            module = self.strategy.module
+            if self.strategy.name == "fsdp" and self.ctx.distributed:  # plain copy of the gathered weights
+                from transformers import AutoConfig
 
-        write_model_info(final, self.cfg, self.prepared, step)
+                module.config.save_pretrained(directory)
+                with self.torch.device("meta"):
+                    plain = type(module)(AutoConfig.from_pretrained(directory))
+                plain.load_state_dict(state, assign=True)
+                module = plain
+            module.save_pretrained(directory)
 
-
-def _config_dir(module, final: Path) -> Path:
-    final.mkdir(parents=True, exist_ok=True)
-    module.config.save_pretrained(final)
-    return final
+        metrics = {k: last_eval[k] for k in ("loss", "perplexity", "accuracy")}
+        return export.write_final(
+            final,
+            save_model,
+            self.cfg,
+            self.prepared,
+            step=step,
+            parameters=self.parameters,
+            eval_metrics=metrics,
+        )
 
 
 def init_distributed(cfg: Config, env):

@@ -67,6 +67,7 @@ final class TomlConfigWriter {
     v.put("checkpoint.interval", (long) spec.checkpoint().interval());
     put(v, "checkpoint.output_path", layout.checkpoints(sessionId).toString());
     put(v, "checkpoint.keep_last", spec.checkpoint().keepLast());
+    put(v, "checkpoint.keep_best", spec.checkpoint().keepBest());
     if (spec.load() != null) {
       v.put("load.events_per_second", spec.load().eventsPerSecond());
     }

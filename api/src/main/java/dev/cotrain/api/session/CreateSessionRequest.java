@@ -151,7 +151,8 @@ record CreateSessionRequest(
           Integer interval,
       @Min(value = 1, message = "must be between 1 and 1000")
           @Max(value = 1000, message = "must be between 1 and 1000")
-          Integer keepLast) {}
+          Integer keepLast,
+      Boolean keepBest) {}
 
   /**
    * The trainer's load-generating mode (docs/config.md): no model, a step every {@code 1 /
@@ -214,7 +215,7 @@ record CreateSessionRequest(
     TrainingConfig t = trainingConfig;
     DataConfig d = dataConfig == null ? new DataConfig(null, null, null, null) : dataConfig;
     CheckpointConfig c =
-        checkpointConfig == null ? new CheckpointConfig(null, null) : checkpointConfig;
+        checkpointConfig == null ? new CheckpointConfig(null, null, null) : checkpointConfig;
     return new CreateSessionRequest(
         name,
         description == null ? DEFAULT_DESCRIPTION : description,
@@ -238,7 +239,9 @@ record CreateSessionRequest(
             d.tokenizer(),
             d.validationSplit()),
         new CheckpointConfig(
-            c.interval() == null ? DEFAULT_CHECKPOINT_INTERVAL : c.interval(), c.keepLast()),
+            c.interval() == null ? DEFAULT_CHECKPOINT_INTERVAL : c.interval(),
+            c.keepLast(),
+            c.keepBest()),
         priority == null ? DEFAULT_PRIORITY : priority,
         owner,
         placement == null ? DEFAULT_PLACEMENT : placement,
@@ -293,7 +296,8 @@ record CreateSessionRequest(
             dataConfig.dataPath(),
             dataConfig.tokenizer(),
             dataConfig.validationSplit()),
-        new SessionSpec.Checkpoint(checkpointConfig.interval(), checkpointConfig.keepLast()),
+        new SessionSpec.Checkpoint(
+            checkpointConfig.interval(), checkpointConfig.keepLast(), checkpointConfig.keepBest()),
         loadConfig == null ? null : new SessionSpec.Load(loadConfig.eventsPerSecond()));
   }
 }

@@ -43,6 +43,7 @@ final class TrainerKeys {
           Map.entry("data.validation_split", "dataConfig.validationSplit"),
           Map.entry("checkpoint.interval", "checkpointConfig.interval"),
           Map.entry("checkpoint.keep_last", "checkpointConfig.keepLast"),
+          Map.entry("checkpoint.keep_best", "checkpointConfig.keepBest"),
           Map.entry("load.events_per_second", "loadConfig.eventsPerSecond"));
 
   /** The request's object of each trainer section, for a key no field maps to. */

@@ -56,8 +56,16 @@ public record SessionSpec(
    */
   public record Data(int seqLength, String dataPath, String tokenizer, Double validationSplit) {}
 
-  /** {@code interval} in steps; 0 writes no checkpoints. {@code keepLast} newest ones are kept. */
-  public record Checkpoint(int interval, Integer keepLast) {}
+  /**
+   * {@code interval} in steps; 0 writes no checkpoints. {@code keepLast} newest ones are kept, and
+   * with {@code keepBest} (the trainer's default) the one of the lowest eval loss as well.
+   */
+  public record Checkpoint(int interval, Integer keepLast, Boolean keepBest) {
+
+    public Checkpoint(int interval, Integer keepLast) {
+      this(interval, keepLast, null);
+    }
+  }
 
   /**
    * The trainer's load-generating mode (docs/config.md, {@code [load]}): no model, a step every
