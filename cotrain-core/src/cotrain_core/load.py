@@ -154,20 +154,33 @@ def run(cfg: Config, out: Emitter, stop: threading.Event, resume: str | None) ->
         interval = cfg.checkpoint.interval
         if interval and step % interval == 0 and step < total:
             path, size = _checkpoint(cfg, step)
-            out.emit("checkpoint", step=step, path=str(path), bytes=size)
+            out.emit("checkpoint", step=step, path=str(path), bytes=size, eval_loss=None)
         if stop.is_set():
             break
     if step < total:
         if step >= first:
             path, size = _checkpoint(cfg, step)
-            out.emit("checkpoint", step=step, path=str(path), bytes=size)
+            out.emit("checkpoint", step=step, path=str(path), bytes=size, eval_loss=None)
         out.log(f"stopped by a signal after step {step}", level="warning")
         return EXIT_STOPPED
     final = Path(cfg.run.final_path)
     final.mkdir(parents=True, exist_ok=True)
     (final / "load.json").write_text(json.dumps({"load": True, "steps": total, "model": model}) + "\n")
     last = _loss(total, total)
-    out.emit("done", step=total, loss=last, final_path=str(final.resolve()), eval_loss=last)
+    files = [{"name": f.name, "bytes": f.stat().st_size} for f in sorted(final.iterdir()) if f.is_file()]
+    # No model and no data: nothing for the registry (the worker registers no load session).
+    out.emit(
+        "done",
+        step=total,
+        loss=last,
+        final_path=str(final.resolve()),
+        eval_loss=last,
+        parameters=None,
+        data_fingerprint=None,
+        validation_path=None,
+        files=files,
+        bytes=sum(f["bytes"] for f in files),
+    )
     return EXIT_OK
 
 

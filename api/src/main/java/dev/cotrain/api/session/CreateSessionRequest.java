@@ -246,7 +246,8 @@ record CreateSessionRequest(
         owner,
         placement == null ? DEFAULT_PLACEMENT : placement,
         loadConfig,
-        modelName == null ? modelNameOf(name) : modelName);
+        // A load-generating session trains no model: it names none unless asked to.
+        modelName == null && loadConfig == null ? modelNameOf(name) : modelName);
   }
 
   /**

@@ -185,7 +185,7 @@ class SessionService {
    */
   private CreateSessionRequest withOwnModel(
       CreateSessionRequest request, boolean defaulted, String owner) {
-    if (repository.reserveModel(request.modelName(), owner)) {
+    if (request.modelName() == null || repository.reserveModel(request.modelName(), owner)) {
       return request;
     }
     if (defaulted) {

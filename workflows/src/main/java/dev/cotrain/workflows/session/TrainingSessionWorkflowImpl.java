@@ -216,8 +216,10 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
       try {
         result = runAttempt(input, generated, placement);
         // Still holding the devices it trained on: the evaluation runs there.
+        // A load-generating session has no model to register.
         if (result.completed() != null
             && input.modelName() != null
+            && input.spec().load() == null
             && Workflow.getVersion(REGISTRY_CHANGE, Workflow.DEFAULT_VERSION, 1) == 1) {
           version = registerAndEvaluate(input, generated, placement, result.completed());
         }
