@@ -340,6 +340,8 @@ class ModelController {
    * commas.
    */
   @GetMapping("/compare")
+  @ApiResponse(responseCode = "200", description = "the versions side by side")
+  @ApiResponse(responseCode = "404", description = "a model or version that does not exist")
   ComparisonResponse compare(
       @RequestAttribute(Caller.ATTRIBUTE) Caller caller,
       @RequestParam

@@ -127,7 +127,7 @@ class OpenApiConfig {
               ? "a field or parameter breaks a rule, or the request is malformed"
               : "the request is malformed (e.g. headers larger than the server reads)");
       problem(responses, HttpStatus.UNAUTHORIZED, "no token, or an unknown or revoked one");
-      if (path.contains("{id}")) {
+      if (path.contains("{")) { // a path variable names something that may not exist
         problem(responses, HttpStatus.NOT_FOUND, "no such resource, or another owner's");
       }
       problem(responses, HttpStatus.NOT_ACCEPTABLE, "the Accept header excludes JSON");
