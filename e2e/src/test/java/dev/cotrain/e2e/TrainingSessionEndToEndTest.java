@@ -1002,6 +1002,17 @@ class TrainingSessionEndToEndTest {
       assertThat(browser.find("#pause").isEnabled()).isFalse();
       browser.screenshot("session");
 
+      // Its model: the version the session registered, evaluated.
+      String model = get("/api/sessions/" + id).get("request").get("modelName").asText();
+      browser.driver.get("http://localhost:" + port + "/#/models/" + model);
+      browser.await(
+          WAIT,
+          "the model's evaluated version",
+          d ->
+              browser.find("#versions tbody tr").getText().contains("EVALUATED")
+                  && !browser.find("#versions tbody tr .eval-loss").getText().isEmpty());
+      browser.screenshot("model");
+
       // The list shows both; picking them opens the comparison.
       awaitStatus(other, "COMPLETED");
       browser.driver.get("http://localhost:" + port + "/#/sessions");
