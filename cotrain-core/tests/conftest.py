@@ -1,6 +1,8 @@
 """Helpers: write a TOML config and run the trainer as a subprocess, collecting its events."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -101,7 +103,7 @@ def dist_config(tmp_path: Path, strategy: str, steps: int = 12, procs: int = 2, 
         checkpoint={"interval": 4, "output_path": str(tmp_path / "ckpt")},
     )
     if strategy == "diloco":
-        cfg["distributed.diloco"] = {"inner_steps": 4}
+        cfg["distributed.diloco"] = {"inner_steps": 4, "island_size": 1}  # every rank a replica
     for section, values in overrides.items():
         cfg.setdefault(section, {}).update(values)
     return cfg
@@ -116,6 +118,22 @@ def popen_trainer(config: Path, *extra: str) -> subprocess.Popen:
         text=True,
         start_new_session=True,
     )
+
+
+def kill_after_checkpoint(config, at_step: int) -> list[dict]:
+    """Run until the checkpoint of `at_step` and a later step were reported, then SIGKILL everything.
+    (Checkpoints are committed in the background: the `checkpoint` event may follow later steps.)"""
+    proc = popen_trainer(config)
+    events = []
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        ckpts = [e["step"] for e in of(events, "checkpoint")]
+        # in either order: a checkpoint can be committed after later steps, even after the last one
+        if at_step in ckpts and max(e["step"] for e in of(events, "step")) > at_step:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=30)
+    return events
 
 
 def child_pids(pid: int) -> list[int]:

@@ -3,7 +3,14 @@
 import pytest
 from conftest import REPO, base_config, of, run_trainer, to_toml, write_config
 
-from cotrain_core.config import ConfigError, config_from_dict, field_rules, field_rules_json, load_config
+from cotrain_core.config import (
+    ConfigError,
+    config_from_dict,
+    field_rules,
+    field_rules_json,
+    load_config,
+    read_config,
+)
 
 
 def _without(cfg, section, key):
@@ -53,6 +60,11 @@ BAD = [
         "diloco interval",
         lambda c: _diloco(c, inner_steps=30) or c["checkpoint"].update(interval=20) or c,
         "checkpoint.interval: must be a multiple of distributed.diloco.inner_steps (30)",
+    ),
+    (
+        "diloco island not dividing",
+        lambda c: _diloco(c, island_size=3) or c["distributed"].update(gpus_per_node=2) or c,
+        "distributed.diloco.island_size: 3 must divide the world size 2",
     ),
     (
         "diloco max_steps",
@@ -134,9 +146,14 @@ BAD = [
         "run.storage_root: must be a string",
     ),
     (
-        "missing session_id",
-        lambda c: _without(c, "run", "session_id"),
-        "run.session_id: required key is missing",
+        "missing output_path",
+        lambda c: _without(c, "checkpoint", "output_path"),
+        "checkpoint.output_path: required key is missing",
+    ),
+    (
+        "blank session_id",
+        lambda c: c["run"].update(session_id="  ") or c,
+        "run.session_id: must not be empty",
     ),
     (
         "empty output_path",
@@ -228,6 +245,10 @@ def test_new_defaults_are_resolved(tmp_path):
 
 
 def test_multi_process_diloco_and_bert_configs_are_accepted(tmp_path):
+    import tomllib
+
+    from cotrain_core.config import to_toml as resolved_toml
+
     raw = base_config(
         tmp_path,
         model={"type": "bert", "size": "125M", "precision": "bf16"},
@@ -238,8 +259,21 @@ def test_multi_process_diloco_and_bert_configs_are_accepted(tmp_path):
     raw["distributed"]["diloco"] = {"inner_steps": 50, "outer_lr": 0.5, "pseudo_grad_dtype": "bf16"}
     cfg = config_from_dict(raw)
     assert cfg.world_size == 8 and cfg.per_rank_batch == 8 and cfg.grad_accum_steps == 2
-    assert cfg.distributed.diloco.outer_lr == 0.5 and cfg.distributed.diloco.outer_momentum == 0.9
+    assert cfg.distributed.diloco.outer_lr == 0.5 and cfg.distributed.diloco.outer_momentum == 0.5
     assert cfg.distributed.diloco.pseudo_grad_dtype == "bf16"
+    # auto: 1/sqrt(replicas); one island of 2 ranks per node: 4 replicas
+    assert cfg.distributed.diloco.island_size == 2 and cfg.islands == 4
+    assert cfg.distributed.diloco.inner_lr_scale == 1 / 4**0.5
+    raw["distributed"]["diloco"]["island_size"] = 1  # every rank its own replica: 8
+    assert config_from_dict(raw).distributed.diloco.inner_lr_scale == 1 / 8**0.5
+    del raw["distributed"]["diloco"]["island_size"]
+    raw["distributed"]["diloco"]["inner_lr_scale"] = 1.0
+    assert config_from_dict(raw).distributed.diloco.inner_lr_scale == 1.0
+    assert config_from_dict(tomllib.loads(resolved_toml(cfg))) == cfg  # the resolved scale round-trips
+    raw["distributed"]["diloco"]["inner_lr_scale"] = 0
+    with pytest.raises(ConfigError, match="distributed.diloco.inner_lr_scale"):
+        config_from_dict(raw)
+    del raw["distributed"]["diloco"]["inner_lr_scale"]
     # interval 0 (no periodic checkpoints) and max_steps 0 are multiples of every inner_steps
     raw["checkpoint"]["interval"], raw["train"]["max_steps"] = 0, 0
     assert config_from_dict(raw).checkpoint.interval == 0
@@ -294,3 +328,30 @@ def test_field_rules_say_what_the_api_needs():
     assert rules["train.micro_batch_size"]["auto"] is True
     assert rules["model.type"]["required"] and rules["model.type"]["choices"] == ["llama2", "llama3", "bert"]
     assert rules["distributed.diloco.outer_momentum"]["lt"] == 1
+
+
+def test_a_config_without_run_takes_its_file_name_and_says_what_it_defaulted(tmp_path):
+    raw = base_config(tmp_path)
+    del raw["run"]
+    path = tmp_path / "my-run.toml"
+    path.write_text(to_toml(raw))
+    cfg, defaulted = read_config(path)
+    assert cfg.run.session_id == "my-run"
+    assert cfg.run.final_path == str(tmp_path / "final" / "my-run")  # beside checkpoint.output_path
+    assert defaulted["run.session_id"] == "my-run" and defaulted["run.final_path"] == cfg.run.final_path
+    assert "model.type" not in defaulted and defaulted["train.micro_batch_size"] == cfg.train.micro_batch_size
+    assert "distributed.diloco.inner_steps" not in defaulted  # only under strategy diloco
+    raw["run"] = {"session_id": "", "final_path": str(tmp_path / "elsewhere")}  # "" = derived, as left out
+    cfg = config_from_dict(raw, name="named")
+    assert (cfg.run.session_id, cfg.run.final_path) == ("named", str(tmp_path / "elsewhere"))
+
+
+def test_the_dependency_floor_is_what_pyproject_declares():
+    """floor.txt pins exactly pyproject's lower bounds (floor.sh installs it and runs these tests)."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "cotrain-core" / "pyproject.toml").read_text())["project"]
+    lower = dict(d.split(">=") for d in project["dependencies"])
+    lines = (REPO / "cotrain-core" / "floor.txt").read_text().splitlines()
+    pinned = dict(line.split("==") for line in lines if line and not line.startswith("#"))
+    assert pinned == lower

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import base_config
 
-from cotrain_core import data
+from cotrain_core import corpus, data, tokenizer
 from cotrain_core.config import config_from_dict
 
 TEXT = "The quick brown fox jumps over the lazy dog. " * 400  # ~18 KB
@@ -43,7 +43,7 @@ def test_processed_shards_and_splits_are_written_once_and_reused(tmp_path):
     n_val = int(n * 0.05)
     assert first.stats["n_val_tokens"] == n_val and first.stats["n_train_tokens"] == n - n_val
     assert first.train.shape == ((n - n_val - 1) // 32, 33) and first.train.dtype == torch.long
-    assert first.train[0, 0] == data.BOS and bytes(first.train[0, 1:].tolist()) == TEXT[:32].encode()
+    assert first.train[0, 0] == tokenizer.BOS and bytes(first.train[0, 1:].tolist()) == TEXT[:32].encode()
     assert (first.vocab_size, first.pad_id, first.mask_id, first.tokenizer_path) == (260, 256, 259, None)
 
     # another split or other text is another key; the processed shards are shared by both splits
@@ -58,7 +58,7 @@ def test_default_storage_is_next_to_the_checkpoints_and_builtin_corpus_is_unchan
     prepared = data.prepare(cfg)
     assert prepared.processed_dir.parents[2] == tmp_path / "cotrain-data"
     assert prepared.stats["source"] == "built-in corpus"
-    tokens = data.encode(data.builtin_corpus())  # same stream and split as the in-memory legacy path
+    tokens = tokenizer.encode(corpus.builtin_corpus())  # same stream and split as the in-memory legacy path
     legacy = data.split_tokens(tokens, 64, 8)
     assert torch.equal(prepared.train, data.windows(legacy.train, 64))
     assert torch.equal(prepared.val, data.windows(legacy.val, 64))
@@ -75,8 +75,8 @@ def test_jsonl_and_directories(tmp_path):
     stream = torch.cat([prepared.train[:, :-1].flatten()])
     assert prepared.stats["n_documents"] == 60
     first = json.loads(lines[30])["text"].encode()  # a.jsonl comes first (sorted)
-    assert stream[0] == data.BOS and bytes(stream[1 : 1 + len(first)].tolist()) == first
-    assert stream[1 + len(first)] == data.EOS and stream[2 + len(first)] == data.BOS
+    assert stream[0] == tokenizer.BOS and bytes(stream[1 : 1 + len(first)].tolist()) == first
+    assert stream[1 + len(first)] == tokenizer.EOS and stream[2 + len(first)] == tokenizer.BOS
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "ok"}\n{"txt": "no"}\n')
@@ -89,7 +89,7 @@ def test_jsonl_and_directories(tmp_path):
 
 def test_bpe_is_trained_deterministically_and_cached_with_the_data(tmp_path):
     src = tmp_path / "corpus.txt"
-    src.write_text(data.builtin_corpus(60_000))
+    src.write_text(corpus.builtin_corpus(60_000))
     a = data.prepare(_cfg(tmp_path, src, tokenizer="bpe", vocab_size=400))
     b = data.prepare(_cfg(tmp_path / "other", src, tokenizer="bpe", vocab_size=400))  # fresh storage root
     assert not b.reused and a.processed_dir.name == b.processed_dir.name
@@ -99,24 +99,24 @@ def test_bpe_is_trained_deterministically_and_cached_with_the_data(tmp_path):
     assert (a.pad_id, a.mask_id) == (0, 3) and int(a.train.max()) < 400
     assert a.train.numel() < data.prepare(_cfg(tmp_path, src)).train.numel() / 2  # bpe compresses
     # the saved tokenizer reproduces the stream
-    codec = data.load_codec(a.tokenizer_info, a.processed_dir)
+    codec = tokenizer.load_codec(a.tokenizer_info, a.processed_dir)
     stream = codec.encode_documents([src.read_text()])
     assert torch.equal(a.train[0], torch.from_numpy(stream[:33].astype("int64")))
     assert codec.tokenizer.decode(stream[1:-1].tolist()) == src.read_text()  # byte-level BPE is lossless
 
 
-@pytest.mark.parametrize("tokenizer", ["byte", "bpe"])
-def test_text_that_spells_a_special_token_is_text(tmp_path, tokenizer):
+@pytest.mark.parametrize("kind", ["byte", "bpe"])
+def test_text_that_spells_a_special_token_is_text(tmp_path, kind):
     import numpy as np
 
     src = tmp_path / "corpus.txt"
-    src.write_text(data.builtin_corpus(30_000) + " the <eos> and <mask> tags <pad><bos>")
-    p = data.prepare(_cfg(tmp_path, src, tokenizer=tokenizer, vocab_size=400))
+    src.write_text(corpus.builtin_corpus(30_000) + " the <eos> and <mask> tags <pad><bos>")
+    p = data.prepare(_cfg(tmp_path, src, tokenizer=kind, vocab_size=400))
     stream = np.concatenate([np.load(p.splits_dir / "train.npy"), np.load(p.splits_dir / "validation.npy")])
     ids = p.tokenizer_info["special_tokens"]
     assert np.isin(stream, list(ids.values())).sum() == 2  # the one document's [bos] and [eos]
     assert (stream[0], stream[-1]) == (ids["bos"], ids["eos"])
-    codec = data.load_codec(p.tokenizer_info, p.processed_dir)  # a tokenizer loaded again: the same
+    codec = tokenizer.load_codec(p.tokenizer_info, p.processed_dir)  # a tokenizer loaded again: the same
     encoded = codec.encode_documents(["a <eos> b <mask>"]).tolist()
     assert not set(encoded[1:-1]) & set(ids.values())
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import base_config
 
-from cotrain_core import data, evaluate, export, models, objective
+from cotrain_core import corpus, data, evaluate, export, models, objective, tokenizer
 from cotrain_core.config import config_from_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -64,9 +64,9 @@ def _run_evaluate(*args):
     return proc.returncode, json.loads(lines[0])
 
 
-@pytest.mark.parametrize("model_type,tokenizer", [("bert", "byte"), ("llama2", "bpe")])
-def test_evaluate_reproduces_the_in_process_loss(tmp_path, model_type, tokenizer):
-    cfg = _cfg(tmp_path, model_type, tokenizer=tokenizer, vocab_size=400)
+@pytest.mark.parametrize("model_type,kind", [("bert", "byte"), ("llama2", "bpe")])
+def test_evaluate_reproduces_the_in_process_loss(tmp_path, model_type, kind):
+    cfg = _cfg(tmp_path, model_type, tokenizer=kind, vocab_size=400)
     prepared = data.prepare(cfg)
     model, _ = _train(cfg, prepared, steps=5)
     family = models.family(model_type)
@@ -86,9 +86,9 @@ def test_evaluate_reproduces_the_in_process_loss(tmp_path, model_type, tokenizer
 
     # raw text is tokenized with the model's own tokenizer (in-process: same code path as the CLI)
     text = tmp_path / "held-out.txt"
-    text.write_text(data.builtin_corpus(4000, seed=9))
+    text.write_text(corpus.builtin_corpus(4000, seed=9))
     got = evaluate.evaluate_model(final, text, max_windows=0)
-    codec = data.load_codec(prepared.tokenizer_info, final)
+    codec = tokenizer.load_codec(prepared.tokenizer_info, final)
     tokens = data.windows(codec.encode_documents([text.read_text()]), 32)
     ref = objective.evaluate_windows(
         model, tokens, family, cfg.data.mlm_probability, prepared.pad_id, prepared.mask_id, max_windows=0
@@ -135,40 +135,46 @@ def test_evaluate_errors(tmp_path):
 def test_masking_is_deterministic_and_follows_bert(tmp_path):
     cfg = _cfg(tmp_path, "bert")
     torch.manual_seed(0)
-    model = models.build_model(cfg, data.VOCAB_SIZE).eval()
+    model = models.build_model(cfg, tokenizer.VOCAB_SIZE).eval()
     batch = torch.randint(256, (64, 33))  # [B, L+1]
-    batch[0, :5] = data.PAD  # pad is never chosen
-    draws = objective._mask_draws((64, 32), data.VOCAB_SIZE, objective.step_generator(1, 7))
-    inputs, labels, chosen = objective._masked_inputs(batch[:, :-1], draws, 0.15, data.PAD, data.MASK)
+    batch[0, :5] = tokenizer.PAD  # pad is never chosen
+    draws = objective._mask_draws((64, 32), tokenizer.VOCAB_SIZE, objective.step_generator(1, 7))
+    inputs, labels, chosen = objective._masked_inputs(
+        batch[:, :-1], draws, 0.15, tokenizer.PAD, tokenizer.MASK
+    )
     n = int(chosen.sum())
     assert 0.12 < n / chosen.numel() < 0.18 and not chosen[0, :5].any()
     assert torch.equal(labels[chosen], batch[:, :-1][chosen]) and (labels[~chosen] == -100).all()
     assert torch.equal(inputs[~chosen], batch[:, :-1][~chosen])
-    masked = (inputs[chosen] == data.MASK).float().mean()
+    masked = (inputs[chosen] == tokenizer.MASK).float().mean()
     kept = (inputs[chosen] == batch[:, :-1][chosen]).float().mean()
     assert 0.75 < masked < 0.85 and 0.06 < kept < 0.16
 
     def run(seed, step):
         with torch.no_grad():
             g = objective.step_generator(seed, step)
-            return objective.loss_and_accuracy(model, batch, "masked", 0.15, g, data.PAD, data.MASK)
+            return objective.loss_and_accuracy(model, batch, "masked", 0.15, g, tokenizer.PAD, tokenizer.MASK)
 
     (l1, c1, n1), (l2, c2, n2), (l3, _, _) = run(1, 7), run(1, 7), run(1, 8)
     assert l1.item() == l2.item() and c1.item() == c2.item() and n1 == n2 == n and l1.item() != l3.item()
     # a tiny batch still masks at least one position
-    _, _, count = objective.loss_and_accuracy(model, batch[:1, :3], "masked", 0.01, None, data.PAD, data.MASK)
+    _, _, count = objective.loss_and_accuracy(
+        model, batch[:1, :3], "masked", 0.01, None, tokenizer.PAD, tokenizer.MASK
+    )
     assert count >= 1
 
 
 def test_sharded_eval_sums_equal_the_whole(tmp_path):
     cfg = _cfg(tmp_path, "bert")
     torch.manual_seed(0)
-    model = models.build_model(cfg, data.VOCAB_SIZE)
+    model = models.build_model(cfg, tokenizer.VOCAB_SIZE)
     windows = torch.randint(256, (21, 33))
-    whole = objective.evaluate_windows(model, windows, "masked", 0.15, data.PAD, data.MASK, batch_size=8)
+    whole = objective.evaluate_windows(
+        model, windows, "masked", 0.15, tokenizer.PAD, tokenizer.MASK, batch_size=8
+    )
     parts = [
         objective.eval_sums(
-            model, windows[a:b], "masked", 0.15, data.PAD, data.MASK, batch_size=5, first_index=a
+            model, windows[a:b], "masked", 0.15, tokenizer.PAD, tokenizer.MASK, batch_size=5, first_index=a
         )
         for a, b in ((0, 11), (11, 21))
     ]

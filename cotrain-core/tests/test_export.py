@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import base_config
 
-from cotrain_core import card, data, export, models
+from cotrain_core import card, corpus, data, export, models, tokenizer
 from cotrain_core.config import config_from_dict, to_toml
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -50,11 +50,11 @@ def _export(tmp_path, cfg, step=3):
     return prepared, model, files
 
 
-@pytest.mark.parametrize("model_type,tokenizer", [("llama2", "byte"), ("llama2", "bpe"), ("bert", "byte")])
-def test_export_loads_with_transformers_and_tokenizes_like_the_trainer(tmp_path, model_type, tokenizer):
+@pytest.mark.parametrize("model_type,kind", [("llama2", "byte"), ("llama2", "bpe"), ("bert", "byte")])
+def test_export_loads_with_transformers_and_tokenizes_like_the_trainer(tmp_path, model_type, kind):
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
-    cfg = _cfg(tmp_path, model_type, tokenizer=tokenizer, vocab_size=400)
+    cfg = _cfg(tmp_path, model_type, tokenizer=kind, vocab_size=400)
     prepared, model, files = _export(tmp_path, cfg)
     final = tmp_path / "final"
     names = {f["name"] for f in files}
@@ -65,9 +65,9 @@ def test_export_loads_with_transformers_and_tokenizes_like_the_trainer(tmp_path,
     auto = AutoModelForMaskedLM if model_type == "bert" else AutoModelForCausalLM
     loaded = auto.from_pretrained(final, local_files_only=True).eval()
     tok = AutoTokenizer.from_pretrained(final, local_files_only=True)
-    codec = data.load_codec(prepared.tokenizer_info, prepared.processed_dir)  # the trainer's own codec
+    codec = tokenizer.load_codec(prepared.tokenizer_info, prepared.processed_dir)  # the trainer's own codec
     assert len(tok) == prepared.vocab_size == loaded.config.vocab_size
-    for text in [*TEXTS, data.builtin_corpus(3000, seed=11)]:
+    for text in [*TEXTS, corpus.builtin_corpus(3000, seed=11)]:
         ids = tok(text).input_ids
         assert ids == codec.encode_documents([text]).tolist(), text
         assert tok.decode(ids, skip_special_tokens=True) == text
@@ -126,7 +126,7 @@ def test_evaluate_card_flag_records_the_result(tmp_path):
     prepared, _, _ = _export(tmp_path, cfg)
     final, held_out = tmp_path / "final", tmp_path / "datasets" / "held-out.txt"
     held_out.parent.mkdir()
-    held_out.write_text(data.builtin_corpus(3000, seed=5))
+    held_out.write_text(corpus.builtin_corpus(3000, seed=5))
     for name, source in (("held-out", held_out), ("validation", prepared.validation_path)):
         proc = _evaluate("--model", final, "--data", source, "--card", name)
         assert proc.returncode == 0, proc.stderr
@@ -164,7 +164,7 @@ def test_the_data_fingerprint_depends_on_the_data_and_settings_not_the_place(tmp
     ]
     assert len({here.fingerprint, *(p.fingerprint for p in others)}) == 4
     text = tmp_path / "one.txt"
-    text.write_text(data.builtin_corpus())  # the same bytes as the built-in corpus, but from a file
+    text.write_text(corpus.builtin_corpus())  # the same bytes as the built-in corpus, but from a file
     assert data.prepare(_cfg(tmp_path, storage="c", data_path=str(text))).fingerprint != here.fingerprint
 
 

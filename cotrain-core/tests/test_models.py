@@ -6,7 +6,8 @@ from conftest import base_config
 
 from cotrain_core import models
 from cotrain_core.config import config_from_dict
-from cotrain_core.data import VOCAB_SIZE
+from cotrain_core.strategies.base import layers
+from cotrain_core.tokenizer import VOCAB_SIZE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -48,6 +49,7 @@ def test_plan_of_7b_allocates_nothing_and_states_dims(tmp_path):
         "vocab_size": VOCAB_SIZE,
         "max_positions": 4096,
         "parameters": 6_738_415_616 - 2 * (32_000 - VOCAB_SIZE) * 4096,  # only the vocabulary differs
+        "layer_parameters": 4 * 4096**2 + 3 * 4096 * 11008 + 2 * 4096,  # attention, MLP, two norms
         "bytes_for_training": plan["parameters"] * 16,  # adamw: 4 weights + 4 grads + 8 state
     }
 
@@ -68,7 +70,10 @@ def test_plan_equals_the_built_model(tmp_path, model_type, size):
     for vocab in (VOCAB_SIZE, 1000):
         with torch.device("meta"):
             model = models.build_model(cfg, vocab)
-        assert models.plan(cfg, vocab)["parameters"] == sum(p.numel() for p in model.parameters())
+        plan = models.plan(cfg, vocab)
+        assert plan["parameters"] == sum(p.numel() for p in model.parameters())
+        first = layers(model)[0]  # the unit fsdp shards
+        assert plan["layer_parameters"] == sum(p.numel() for p in first.parameters())
 
 
 def test_debug_presets_are_small(tmp_path):

@@ -6,7 +6,7 @@ import random
 from conftest import base_config, of, run_trainer, write_config
 
 from cotrain_core import checkpoint
-from cotrain_core.data import builtin_corpus
+from cotrain_core.corpus import builtin_corpus
 
 
 def _fake_checkpoints(root, losses: dict):

@@ -60,8 +60,12 @@ def test_diloco_syncs_every_inner_steps(strategy_runs):
     syncs = of(events, "sync")
     assert [(s["outer_step"], s["step"], s["participants"]) for s in syncs] == [(1, 4, 2), (2, 8, 2)]
     assert all(s["bytes"] == 4 * params for s in syncs)  # fp32 pseudo-gradients, once per outer step
-    # no gradient traffic during inner steps
-    assert [e["allreduce_bytes"] for e in of(events, "step")] == [0] * 4 + [4 * params] * 4
+    # no gradient traffic during inner steps; a step that ends with an outer step reports it (its
+    # time and bytes are measured after the outer step)
+    assert [e["allreduce_bytes"] for e in of(events, "step")] == [0] * 3 + [4 * params] * 4 + [8 * params]
+    # the inner lr is the schedule's times inner_lr_scale, by default 1/sqrt(replicas) = 1/sqrt(2)
+    ddp_lrs = [e["lr"] for e in of(strategy_runs["ddp"], "step")]
+    torch.testing.assert_close([e["lr"] for e in of(events, "step")], [lr / 2**0.5 for lr in ddp_lrs])
 
 
 def test_diloco_bf16_pseudo_gradients_halve_bytes(tmp_path, validator):
@@ -126,8 +130,9 @@ def test_rank_crash_stops_everything(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert killed is not None and rc not in (0, 2, 3, 4)
     assert time.monotonic() - started < 120
-    error = of(events, "error")[-1]
+    *consequences, error = of(events, "error")
     assert error["retryable"] and "rank 1" in error["message"] and "SIGKILL" in error["message"]
+    assert all(e["kind"] == "peer" for e in consequences)  # rank 0 only lost its peer
     assert not [p for p in ranks if _alive(p)]  # no rank left behind
 
 
@@ -192,6 +197,7 @@ def test_diloco_with_one_inner_step_and_plain_outer_sgd_is_data_parallel(tmp_pat
                 "outer_lr": 1.0,
                 "outer_momentum": 0.0,
                 "nesterov": False,
+                "inner_lr_scale": 1.0,  # the identity holds at the data-parallel lr
             }
         (tmp_path / strategy).mkdir()
         rc, events, stderr = run_trainer(write_config(tmp_path / strategy, cfg), timeout=240)

@@ -15,8 +15,10 @@ import torch
 from conftest import REPO, base_config, of, run_trainer, step_losses, trainer_cmd, write_config
 
 from cotrain_core import checkpoint, export
-from cotrain_core.data import builtin_corpus, encode, split_tokens, windows
-from cotrain_core.train import EVAL_MAX_WINDOWS
+from cotrain_core.corpus import builtin_corpus
+from cotrain_core.data import split_tokens, windows
+from cotrain_core.objective import EVAL_MAX_WINDOWS
+from cotrain_core.tokenizer import encode
 
 
 def _assert_same_losses(events, reference_events, after_step):
@@ -156,7 +158,7 @@ def test_sigterm_writes_checkpoint_then_resume_matches(reference_run, validator,
 def test_corrupt_newest_checkpoint_falls_back(reference_run, tmp_path):
     ckpt = tmp_path / "ckpt"
     shutil.copytree(reference_run["tmp_path"] / "ckpt", ckpt)
-    weights = ckpt / "step-120" / "model.safetensors"
+    weights = ckpt / "step-120" / "__0_0.distcp"  # the model and optimizer shards
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
@@ -244,7 +246,7 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def test_dry_run_of_the_seed_example(tmp_path, validator):
+def test_dry_run_plans_a_7b_diloco_run_of_32_ranks(tmp_path, validator):
     """llama2 / 7B / bf16 / diloco on 4 nodes x 8 GPUs: planned on a CPU machine without weights."""
     cfg = base_config(
         tmp_path,
@@ -264,6 +266,19 @@ def test_dry_run_of_the_seed_example(tmp_path, validator):
     assert (plan["world_size"], plan["per_rank_batch"], plan["micro_batches"]) == (32, 8, 2)
     assert plan["inner_steps"] == 100 and plan["outer_steps"] == -(-plan["total_steps"] // 100)
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_the_seed_example_as_written_is_planned(validator):
+    """examples/seed-7b-diloco.toml is the plan's own config, without [run] and with data elsewhere."""
+    rc, events, stderr = run_trainer(REPO / "examples" / "seed-7b-diloco.toml", "--dry-run", timeout=60)
+    assert rc == 0, stderr
+    (plan,) = events
+    validator.validate(plan)
+    assert plan["defaulted"]["run.session_id"] == "seed-7b-diloco"
+    assert plan["defaulted"]["run.final_path"] == "/app/shared/models/final/seed-7b-diloco"
+    assert plan["defaulted"]["distributed.diloco.inner_steps"] == plan["inner_steps"]
+    assert "model.size" not in plan["defaulted"] and plan["world_size"] == 32
+    assert plan["total_steps"] is None and plan["warnings"][0].startswith("data.data_path: ")
 
 
 def test_bert_trains_and_exports_masked_lm(tmp_path, validator):

@@ -1,23 +1,26 @@
 """Atomic, verifiable training checkpoints, written by one or many ranks.
 
     from cotrain_core import checkpoint
-    tmp = checkpoint.begin(out_dir, step, token)               # every rank: same token (rank 0's pid)
-    checkpoint.write(tmp, rank, model_state, state, rank_state) # rank 0 also model + state.pt
-    # barrier
-    path, nbytes, deleted = checkpoint.commit(out_dir, tmp, step, world, keep, eval_loss, keep_best)
-                                                               # rank 0: manifest, rename, prune
+    tmp = checkpoint.begin(out_dir, step, token)               # rank 0, before the others write
+    # every rank: torch.distributed.checkpoint into tmp, write_state(), hashes = hash_files(tmp, names)
+    path, nbytes, deleted = checkpoint.commit(out_dir, tmp, step, world, keep, eval_loss, keep_best,
+                                              hashes)         # rank 0: manifest, rename, prune
     latest = checkpoint.find_latest(out_dir, log)               # newest dir whose hashes match
 
-Layout of <output_path>/step-<n>/:
-    model.safetensors   full model weights (FSDP: gathered on rank 0)
-    state.pt            rank 0: step, data position, last loss, meta, inner optimizer (ddp/fsdp:
-                        identical or gathered), strategy state (DiLoCo: outer optimizer, global weights)
+Layout of <output_path>/step-<n>/ (format 2):
+    .metadata, __<r>_<i>.distcp   torch.distributed.checkpoint (DCP) of {"model", "optimizer"}: every
+                        rank writes its own shards (fsdp) or its share of the deduplicated replicas;
+                        "optimizer" is absent where the inner optimizer differs per rank (DiLoCo)
+    state.pt            rank 0: step, data position, last loss, meta, strategy state (DiLoCo: outer
+                        optimizer, global weights)
     rank-<r>.pt         per rank: RNG states, grad scaler, inner optimizer where it differs per rank
-    manifest.json       {"format": 1, "step": n, "world_size": w, "eval_loss": x | null,
+    manifest.json       {"format": 2, "step": n, "world_size": w, "eval_loss": x | null,
                         "files": {name: {"sha256", "bytes"}}}, written last
+Format 1 (model.safetensors with the full weights, the optimizer in state.pt) is still read.
 A checkpoint is written to step-<n>.tmp-<token> and renamed into place, so a crash never leaves
-a half-written step-<n>. Pruning keeps the newest keep_last checkpoints and, with keep_best, the one
-with the lowest eval_loss in its manifest (ties: the newest); commit() returns what it deleted.
+a half-written step-<n>. Each rank hashes the files it wrote; verify() hashes in a thread pool.
+Pruning keeps the newest keep_last checkpoints and, with keep_best, the one with the lowest
+eval_loss in its manifest (ties: the newest); commit() returns what it deleted.
 """
 
 import hashlib
@@ -25,15 +28,17 @@ import json
 import os
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 KEEP = 3
-FORMAT = 1
+FORMAT = 2
 _STEP_DIR = re.compile(r"^step-(\d+)$")
-REQUIRED = ("model.safetensors", "state.pt")
+REQUIRED = {1: ("model.safetensors", "state.pt"), 2: (".metadata", "state.pt")}
+HASH_THREADS = 4
 
 
 class CheckpointError(Exception):
@@ -58,21 +63,24 @@ def begin(output_path: str | Path, step: int, token: int | str) -> Path:
     return tmp
 
 
-def write(tmp: Path, rank: int, model_state: dict | None, state: dict | None, rank_state: dict) -> None:
-    if model_state is not None:
-        weights, seen = {}, set()
-        for (
-            k,
-            v,
-        ) in model_state.items():  # tied weights (BERT's decoder = word embeddings): keep the first name
-            if v.data_ptr() in seen and v.numel():
-                continue
-            seen.add(v.data_ptr())
-            weights[k] = v.detach().contiguous().cpu()
-        save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})
+def write_state(tmp: Path, rank: int, state: dict | None, rank_state: dict) -> list[str]:
+    """rank 0's state.pt and this rank's rank-<r>.pt; returns the names written."""
+    names = [f"rank-{rank}.pt"]
+    torch.save(rank_state, tmp / names[0])
     if state is not None:
         torch.save(state, tmp / "state.pt")
-    torch.save(rank_state, tmp / f"rank-{rank}.pt")
+        names.append("state.pt")
+    return names
+
+
+def hash_files(directory: Path, names) -> dict:
+    """{name: {"sha256", "bytes"}} of the named files, hashed in a thread pool (hashlib frees the GIL)."""
+    names = sorted(names)
+    with ThreadPoolExecutor(HASH_THREADS) as pool:
+        digests = list(pool.map(lambda n: _sha256(directory / n), names))
+    return {
+        n: {"sha256": d, "bytes": (directory / n).stat().st_size} for n, d in zip(names, digests, strict=True)
+    }
 
 
 def commit(
@@ -83,14 +91,16 @@ def commit(
     keep: int = KEEP,
     eval_loss: float | None = None,
     keep_best: bool = True,
+    hashes: dict | None = None,
 ):
-    """Hash every file, write the manifest, rename into place, prune.
-    Returns (dir, bytes, [(step, dir) of every checkpoint pruned])."""
+    """Write the manifest (`hashes` from the ranks that wrote the files; the rest are hashed here),
+    rename into place, prune. Returns (dir, bytes, [(step, dir) of every checkpoint pruned])."""
     root = Path(output_path).resolve()
     final = root / f"step-{step}"
-    files = {}
-    for f in sorted(tmp.iterdir()):
-        files[f.name] = {"sha256": _sha256(f), "bytes": f.stat().st_size}
+    hashes = hashes or {}
+    names = {f.name for f in tmp.iterdir()}
+    files = {**hash_files(tmp, names - hashes.keys()), **{n: hashes[n] for n in names & hashes.keys()}}
+    files = dict(sorted(files.items()))
     manifest = {
         "format": FORMAT,
         "step": step,
@@ -172,15 +182,18 @@ def verify(path: str | Path) -> dict:
     try:
         manifest = json.loads((path / "manifest.json").read_text())
         files = manifest["files"]
+        required = REQUIRED[manifest.get("format", 1)]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: no readable manifest.json ({e})") from None
-    for name in REQUIRED:
+    for name in required:
         if name not in files:
             raise CheckpointError(f"{path}: manifest does not list {name}")
-    for name, info in files.items():
+    for name in files:
         if not (path / name).is_file():
             raise CheckpointError(f"{path}: {name} is missing")
-        if _sha256(path / name) != info.get("sha256"):
+    actual = hash_files(path, files)
+    for name, info in files.items():
+        if actual[name]["sha256"] != info.get("sha256"):
             raise CheckpointError(f"{path}: sha256 mismatch for {name}")
     return manifest
 
@@ -196,7 +209,12 @@ def find_latest(output_path: str | Path, log) -> Path | None:
     return None
 
 
+def manifest_format(path: str | Path) -> int:
+    return json.loads((Path(path) / "manifest.json").read_text()).get("format", 1)
+
+
 def load_model(path: str | Path) -> dict:
+    """The full weights of a format-1 checkpoint."""
     return load_file(Path(path) / "model.safetensors")
 
 

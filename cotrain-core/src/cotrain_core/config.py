@@ -7,17 +7,20 @@
 
 Public API:
     load_config(path: str | Path) -> Config
-    config_from_dict(raw: dict) -> Config
+    read_config(path) -> (Config, {dotted key: value} of the keys left to their defaults)
+    config_from_dict(raw: dict, name="run") -> Config   # name: session id when [run] leaves it out
     field_rules() -> dict               # {"train.batch_size": {"type": "int", "default": 8, "ge": 1, ...}}
     to_toml(cfg: Config) -> str         # the resolved config (every key, defaults filled in) as TOML
     class ConfigError(Exception)
     Config.world_size -> int            # nodes * gpus_per_node
     Config.per_rank_batch -> int        # train.batch_size // world_size
     Config.grad_accum_steps -> int      # per_rank_batch // train.micro_batch_size
+    Config.islands -> int               # DiLoCo replicas: world_size // distributed.diloco.island_size
 
 Every problem is reported as a ConfigError whose message starts with the dotted key
 (`train.batchsize: unknown key`). Defaults that depend on other keys are resolved here, so a loaded
-Config holds concrete values (train.micro_batch_size, train.weight_decay); train.warmup stays -1
+Config holds concrete values (train.micro_batch_size, train.weight_decay,
+distributed.diloco.island_size); train.warmup stays -1
 ("auto") because it depends on the number of steps (see objective.lr_at).
 This module does not import torch, so bad configs fail fast.
 
@@ -28,6 +31,7 @@ and the API's tests compare with the request's bounds and defaults.
 
 import dataclasses
 import json
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -74,8 +78,9 @@ def _spec(
 
 @dataclass(frozen=True)
 class RunConfig:
-    session_id: str = _spec(nonempty=True)
-    final_path: str = _spec(nonempty=True)
+    # "" (the default) = derived: the config file's name, and <checkpoint.output_path>/../final/<session_id>
+    session_id: str = _spec("", nonempty=True, auto="")
+    final_path: str = _spec("", nonempty=True, auto="")
     name: str = _spec("")  # free text, informational only
     storage_root: str = _spec("")  # shared storage tree; "" = <checkpoint.output_path>/../cotrain-data
 
@@ -83,11 +88,14 @@ class RunConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     type: str = _spec(choices=("llama2", "llama3", "bert"))
-    size: str = _spec(choices=("debug", "125M", "7B", "13B", "70B"))
+    size: str = _spec(choices=("debug", "125M", "1B", "7B", "13B", "70B"))
     precision: str = _spec("fp32", choices=("fp32", "bf16", "fp16"))
+    compile: bool = _spec(False)  # torch.compile each decoder/encoder layer
+    activation_checkpointing: bool = _spec(False)  # recompute each layer's activations in backward
 
 
 _AUTO = -1  # sentinel of keys whose default depends on other keys
+_AUTO_ZERO = 0  # the same for keys whose "auto" is 0
 _MAX_STEPS = 10_000_000
 
 
@@ -110,9 +118,22 @@ class TrainConfig:
 class DilocoConfig:
     inner_steps: int = _spec(50, gt=0, le=100_000)
     outer_lr: float = _spec(0.7, gt=0, le=10)
-    outer_momentum: float = _spec(0.9, ge=0, lt=1)
+    outer_momentum: float = _spec(0.5, ge=0, lt=1)
     nesterov: bool = _spec(True)
+    # factor on train.learning_rate (its whole schedule) for the inner optimizer, whose replicas each
+    # step on 1/replicas of the global batch; -1 = auto: 1/sqrt(replicas) (bench/quality.py)
+    inner_lr_scale: float = _spec(float(_AUTO), gt=0, le=1)
     pseudo_grad_dtype: str = _spec("fp32", choices=("fp32", "bf16", "fp16"))
+    # ranks that train one replica together (0 = auto: gpus_per_node, one island per node); must
+    # divide the world size; 1 = every rank its own replica
+    island_size: int = _spec(_AUTO_ZERO, ge=1, le=4096, auto=_AUTO_ZERO)
+    inner_strategy: str = _spec("fsdp", choices=("fsdp", "ddp"))  # how an island trains its replica
+    # streaming DiLoCo: parameter fragments synced on staggered schedules, each reduction applied
+    # overlap_steps steps after it started, the model taking mixing * global + (1 - mixing) * local
+    fragments: int = _spec(1, ge=1, le=1000)
+    overlap_steps: int = _spec(0, ge=0, le=100_000)
+    mixing: float = _spec(1.0, gt=0, le=1)
+    quantization: str = _spec("none", choices=("none", "int8", "fp8"))  # pseudo-gradients, error feedback
 
 
 @dataclass(frozen=True)
@@ -168,6 +189,11 @@ class Config:
         return self.train.batch_size // self.world_size
 
     @property
+    def islands(self) -> int:
+        """DiLoCo replicas (islands of distributed.diloco.island_size ranks)."""
+        return self.world_size // self.distributed.diloco.island_size
+
+    @property
     def grad_accum_steps(self) -> int:
         """Micro-batches (forward/backward passes) per rank per optimizer step."""
         return self.per_rank_batch // self.train.micro_batch_size
@@ -179,6 +205,13 @@ BERT_SIZES = ("debug", "125M")
 
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML config file."""
+    return read_config(path)[0]
+
+
+def read_config(path: str | Path) -> tuple[Config, dict]:
+    """Read and validate a TOML config file; returns (config, the keys it left to their defaults with
+    the values they took, by dotted key). A config written by hand may leave out [run]: the session id
+    is the file's name and the final model goes to <checkpoint.output_path>/../final/<session id>."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
@@ -189,24 +222,45 @@ def load_config(path: str | Path) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"--config: invalid TOML in {path}: {e}") from None
-    return config_from_dict(raw)
+    cfg = config_from_dict(raw, name=Path(path).stem)
+    return cfg, defaulted(raw, cfg)
 
 
-def config_from_dict(raw: dict) -> Config:
-    """Validate a parsed TOML document (a dict of section tables)."""
+def config_from_dict(raw: dict, name: str = "run") -> Config:
+    """Validate a parsed TOML document (a dict of section tables); `name` is the session id when
+    run.session_id is left out."""
     sections = typing.get_type_hints(Config)
-    for name in raw:
-        if name not in sections:
-            raise ConfigError(f"{name}: unknown section (known: {', '.join(sections)})")
+    for section in raw:
+        if section not in sections:
+            raise ConfigError(f"{section}: unknown section (known: {', '.join(sections)})")
     built = {}
-    for name, cls in sections.items():
-        table = raw.get(name, {})
+    for section, cls in sections.items():
+        table = raw.get(section, {})
         if not isinstance(table, dict):
-            raise ConfigError(f"{name}: must be a table ([{name}]), got {_show(table)}")
-        built[name] = _section(name, cls, table)
+            raise ConfigError(f"{section}: must be a table ([{section}]), got {_show(table)}")
+        built[section] = _section(section, cls, table)
     cfg = Config(**built)
     _check_combinations(cfg, raw)
-    return _resolve_defaults(cfg)
+    return _resolve_defaults(cfg, name)
+
+
+def defaulted(raw: dict, cfg: Config) -> dict:
+    """{dotted key: value} of every key the document leaves out (what --dry-run reports)."""
+    found = {}
+
+    def walk(prefix: str, obj, table: dict) -> None:
+        for f in dataclasses.fields(obj):
+            value, given = getattr(obj, f.name), table.get(f.name) if isinstance(table, dict) else None
+            key = f"{prefix}.{f.name}"
+            if dataclasses.is_dataclass(value):
+                if key != "distributed.diloco" or cfg.distributed.strategy == "diloco":
+                    walk(key, value, given or {})
+            elif given is None:
+                found[key] = value
+
+    for f in dataclasses.fields(cfg):
+        walk(f.name, getattr(cfg, f.name), raw.get(f.name, {}))
+    return found
 
 
 def _check_combinations(cfg: Config, raw: dict) -> None:
@@ -251,18 +305,45 @@ def _check_combinations(cfg: Config, raw: dict) -> None:
                 f"train.max_steps: must be a multiple of distributed.diloco.inner_steps ({h}) under diloco, "
                 f"got {t.max_steps}"
             )
+        if d.diloco.fragments > h:
+            raise ConfigError(
+                f"distributed.diloco.fragments: {d.diloco.fragments} must be <= "
+                f"distributed.diloco.inner_steps ({h}): each fragment syncs at its own step of the {h}"
+            )
+        if d.diloco.overlap_steps >= h:
+            raise ConfigError(
+                f"distributed.diloco.overlap_steps: {d.diloco.overlap_steps} must be < "
+                f"distributed.diloco.inner_steps ({h}): a fragment's reduction ends before it starts again"
+            )
+        island = d.diloco.island_size or d.gpus_per_node
+        if world % island:
+            raise ConfigError(
+                f"distributed.diloco.island_size: {island} must divide the world size {world} "
+                "(distributed.nodes x distributed.gpus_per_node)"
+            )
 
 
-def _resolve_defaults(cfg: Config) -> Config:
-    t = cfg.train
+def _resolve_defaults(cfg: Config, name: str) -> Config:
+    t, r, d = cfg.train, cfg.run, cfg.distributed
     changes = {}
     if t.micro_batch_size == 0:
         changes["micro_batch_size"] = cfg.per_rank_batch
     if t.weight_decay == _AUTO:
         changes["weight_decay"] = 0.01 if t.optimizer == "adamw" else 0.0
-    if not changes:
-        return cfg
-    return dataclasses.replace(cfg, train=dataclasses.replace(t, **changes))
+    diloco = d.diloco
+    if diloco.island_size == _AUTO_ZERO:
+        diloco = dataclasses.replace(diloco, island_size=d.gpus_per_node)
+    if d.strategy == "diloco" and diloco.inner_lr_scale == _AUTO:
+        replicas = cfg.world_size // diloco.island_size  # each steps on 1/replicas of the global batch
+        diloco = dataclasses.replace(diloco, inner_lr_scale=1 / math.sqrt(replicas))
+    session_id = r.session_id or name
+    final_path = r.final_path or str(Path(cfg.checkpoint.output_path).parent / "final" / session_id)
+    return dataclasses.replace(
+        cfg,
+        train=dataclasses.replace(t, **changes),
+        run=dataclasses.replace(r, session_id=session_id, final_path=final_path),
+        distributed=dataclasses.replace(d, diloco=diloco),
+    )
 
 
 def _section(section: str, cls, table: dict):
@@ -297,10 +378,10 @@ def _check(key: str, value, typ: type, rules):
         raise ConfigError(f"{key}: {rules['unsupported'][value]}")
     if rules["choices"] and value not in rules["choices"]:
         raise ConfigError(f"{key}: must be one of {', '.join(rules['choices'])}, got {_show(value)}")
-    if rules["nonempty"] and not value.strip():
-        raise ConfigError(f"{key}: must not be empty")
     if rules["auto"] is not None and value == rules["auto"]:
         return value
+    if rules["nonempty"] and not value.strip():
+        raise ConfigError(f"{key}: must not be empty")
     auto = "" if rules["auto"] is None else f" (or {rules['auto']} = auto)"
     for rule, word in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
         if rules[rule] is not None and not _BOUNDS[rule](value, rules[rule]):

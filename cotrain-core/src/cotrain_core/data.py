@@ -1,6 +1,4 @@
-"""Tokenizers (byte level or locally trained BPE), built-in corpus, processed shards, splits and data order.
-
-    python -m cotrain_core.data            # prints built-in corpus stats and a sample
+"""Processed shards and splits (cached on disk), windows and data order.
 
 Public API:
     prepare(cfg: Config) -> Prepared                 # raises DataError (exit 3)
@@ -12,16 +10,7 @@ Public API:
     epoch_order(n_windows: int, epoch: int, seed: int) -> LongTensor [n_windows]
     rank_indices(order, step_in_epoch: int, per_rank_batch: int, rank: int, world_size: int) -> LongTensor
     storage_root(cfg) -> Path
-    special_ids(tokenizer: str) -> dict            # {"pad", "bos", "eos", "mask"} ids of "byte" / "bpe"
-    load_codec(tokenizer_info: dict, directory) -> Codec   # encode_documents(list[str]) -> np.ndarray
-    read_documents(path: Path) -> list[str]          # .txt (one document) / .jsonl ("text" per line) / dir
-
-Byte tokenizer: ids 0..255 are raw UTF-8 bytes, then PAD=256, BOS=257, EOS=258, MASK=259
-(VOCAB_SIZE=260). BPE: a byte-level BPE trained with the `tokenizers` library on the training text,
-specials <pad>=0 <bos>=1 <eos>=2 <mask>=3, then the 256 byte symbols and the merges (at most
-data.vocab_size ids; fewer when the text has no more pairs to merge). Each document becomes
-[BOS] + ids + [EOS]; documents are concatenated into one token stream. Special ids come only from
-that framing: text that spells a special token ("<eos>") is encoded as text by both tokenizers.
+Raw text comes from corpus.py, token ids from tokenizer.py.
 
 Storage (storage_root(cfg) = run.storage_root, or <checkpoint.output_path>/../cotrain-data):
     datasets/processed/<key>/  tokens.npy (uint16 stream), meta.json, tokenizer.json (bpe)
@@ -43,269 +32,16 @@ B/W windows (rank_indices), so the ranks read disjoint shards that together are 
 import hashlib
 import json
 import os
-import random
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PAD, BOS, EOS, MASK = 256, 257, 258, 259
-VOCAB_SIZE = 260
-BPE_SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<mask>")  # ids 0..3 of a bpe tokenizer
+from .corpus import DataError, builtin_corpus, parse_documents, read_bytes, resolve_data_path, source_files
+from .tokenizer import TOKENIZER_INFO, Codec, bpe_info, train_bpe
+
 # 2: text that spells a special token ("<eos>") is encoded as plain text by bpe too, as by byte
 FORMAT_VERSION = 2
-TOKENIZER_INFO = {
-    "type": "cotrain-bytes",
-    "vocab_size": VOCAB_SIZE,
-    "encoding": "utf-8",
-    "byte_ids": "0-255",
-    "special_tokens": {"pad": PAD, "bos": BOS, "eos": EOS, "mask": MASK},
-    "text_format": "[bos] + utf8 bytes + [eos]",
-}
-
-
-class DataError(Exception):
-    """Unusable training data; the message names data.data_path (or the file)."""
-
-
-def special_ids(tokenizer: str) -> dict:
-    if tokenizer == "bpe":
-        return {name: i for i, name in enumerate(("pad", "bos", "eos", "mask"))}
-    return dict(TOKENIZER_INFO["special_tokens"])
-
-
-def encode(text: str) -> list[int]:
-    return [BOS, *text.encode("utf-8"), EOS]
-
-
-def decode(ids) -> str:
-    return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
-
-
-_NAMES = ["anna", "ben", "clara", "david", "emma", "felix", "grace", "henry", "iris", "jonas", "lena", "max"]
-_NOUNS = [
-    "cat",
-    "dog",
-    "bird",
-    "horse",
-    "child",
-    "farmer",
-    "teacher",
-    "river",
-    "garden",
-    "boat",
-    "train",
-    "book",
-]
-_ADJS = [
-    "small",
-    "old",
-    "happy",
-    "quiet",
-    "red",
-    "green",
-    "tired",
-    "brave",
-    "young",
-    "cold",
-    "bright",
-    "slow",
-]
-_VERBS = ["sees", "finds", "likes", "follows", "helps", "paints", "watches", "carries", "visits", "calls"]
-_PLACES = ["park", "village", "forest", "kitchen", "market", "school", "station", "harbor", "hill", "library"]
-_TIMES = ["in the morning", "at noon", "every day", "after dinner", "at night", "on sunday", "in winter"]
-_TEMPLATES = [
-    "{N} {V} the {A} {n} in the {P}.",
-    "the {A} {n} {V} {N} {T}.",
-    "{T}, {N} walks to the {P} and {V} a {A} {n}.",
-    "{N} and {N2} go to the {P} {T}.",
-    "the {n} is {A}, so {N} {V} it.",
-    "when the {n} is {A}, {N} stays in the {P}.",
-    "{N} says: the {n} in the {P} is very {A}.",
-]
-
-
-def builtin_corpus(n_chars: int = 320_000, seed: int = 0) -> str:
-    """Deterministic English-like text from templates and small word lists (~n_chars chars)."""
-    rng = random.Random(seed)
-    parts, size = [], 0
-    while size < n_chars:
-        sentences = []
-        for _ in range(rng.randint(3, 6)):
-            s = rng.choice(_TEMPLATES).format(
-                N=rng.choice(_NAMES),
-                N2=rng.choice(_NAMES),
-                n=rng.choice(_NOUNS),
-                A=rng.choice(_ADJS),
-                V=rng.choice(_VERBS),
-                P=rng.choice(_PLACES),
-                T=rng.choice(_TIMES),
-            )
-            sentences.append(s[0].upper() + s[1:])
-        paragraph = " ".join(sentences) + "\n"
-        parts.append(paragraph)
-        size += len(paragraph)
-    return "".join(parts)
-
-
-# ---------------------------------------------------------------- reading raw text
-
-
-def resolve_data_path(data_path: str, storage: Path | None) -> Path:
-    """A relative data_path is taken under <storage_root>/datasets/raw when run.storage_root is set."""
-    path = Path(data_path)
-    if not path.is_absolute() and storage is not None:
-        path = storage / "datasets" / "raw" / path
-    return path
-
-
-def source_files(path: Path, confine: Path | None = None) -> list[Path]:
-    """The file itself, or every .txt / .jsonl file under a directory (sorted, hidden ones skipped).
-
-    With `confine`, every file must lie inside it once symbolic links are followed: a link under
-    datasets/raw must not hand the trainer a file from elsewhere on the machine."""
-    if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and p.suffix in (".txt", ".jsonl")
-            and not any(part.startswith(".") for part in p.relative_to(path).parts)
-        )
-        if not files:
-            raise DataError(f"data.data_path: no .txt or .jsonl files in directory {path.resolve()}")
-    else:
-        raise DataError(f"data.data_path: file not found: {path.resolve()}")
-    if confine is not None:
-        root = confine.resolve()
-        for f in files:
-            if not f.resolve().is_relative_to(root):
-                raise DataError(
-                    f"data.data_path: {f} resolves to {f.resolve()}, outside {root} "
-                    "(a symbolic link may not lead out of datasets/raw)"
-                )
-    return files
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise DataError(f"data.data_path: cannot read {path.resolve()}: {e.strerror}") from None
-
-
-def parse_documents(path: Path, raw: bytes) -> list[str]:
-    """Documents of one file: .jsonl has one {"text": ...} object per line; any other file is one text."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"data.data_path: {path.resolve()} is not UTF-8 text ({e.reason} at byte {e.start})"
-        ) from None
-    if path.suffix != ".jsonl":
-        return [text] if text.strip() else []
-    docs = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"data.data_path: {path.resolve()}:{lineno}: not valid JSON ({e.msg})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-            raise DataError(f'data.data_path: {path.resolve()}:{lineno}: no string "text" field')
-        if obj["text"].strip():
-            docs.append(obj["text"])
-    return docs
-
-
-def read_documents(path: Path) -> list[str]:
-    """All documents under a file or directory; DataError when there is no text."""
-    docs = []
-    for f in source_files(path):
-        docs += parse_documents(f, _read_bytes(f))
-    if not docs:
-        raise DataError(f"data.data_path: file is empty (no text): {path.resolve()}")
-    return docs
-
-
-def load_text(data_path: str) -> str:
-    """Legacy: the built-in corpus for "", else all documents under data_path joined by newlines."""
-    if not data_path:
-        return builtin_corpus()
-    return "\n".join(read_documents(Path(data_path)))
-
-
-# ---------------------------------------------------------------- tokenizers
-
-
-class Codec:
-    """Encodes documents to one token stream: [bos] + ids + [eos] per document."""
-
-    def __init__(self, info: dict, tokenizer=None):
-        self.info, self.tokenizer = info, tokenizer  # tokenizer: tokenizers.Tokenizer for bpe
-        self.ids = info["special_tokens"]
-        if tokenizer is not None:  # "<eos>" in a document is text, never the special id (not saved in
-            tokenizer.encode_special_tokens = True  # tokenizer.json: set again on every load)
-
-    def encode_documents(self, docs: list[str]):
-        import numpy as np
-
-        if self.tokenizer is None:
-            parts = [np.frombuffer(d.encode("utf-8"), dtype=np.uint8).astype(np.uint16) for d in docs]
-        else:
-            # no post-processor specials: an exported tokenizer.json adds [bos]/[eos] itself (export.py)
-            encoded = self.tokenizer.encode_batch(docs, add_special_tokens=False)
-            parts = [np.asarray(e.ids, dtype=np.uint16) for e in encoded]
-        bos, eos = np.array([self.ids["bos"]], np.uint16), np.array([self.ids["eos"]], np.uint16)
-        return np.concatenate([x for p in parts for x in (bos, p, eos)])  # [n_tokens] uint16
-
-
-def train_bpe(docs: list[str], vocab_size: int):
-    """A byte-level BPE trained on docs (deterministic for the same docs and vocab_size)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(BPE_SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(docs, trainer=trainer)
-    return tok
-
-
-def _bpe_info(tok, requested: int) -> dict:
-    text = tok.to_str()
-    return {
-        "type": "cotrain-bpe",
-        "vocab_size": tok.get_vocab_size(),
-        "requested_vocab_size": requested,
-        "file": "tokenizer.json",
-        "library": "tokenizers (byte-level BPE)",
-        "sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "special_tokens": special_ids("bpe"),
-        "text_format": "[bos] + ids + [eos]",
-    }
-
-
-def load_codec(info: dict, directory: str | Path | None = None) -> Codec:
-    """The codec of a saved tokenizer info (cotrain_tokenizer.json); bpe reads <directory>/tokenizer.json."""
-    if info.get("type") == "cotrain-bytes":
-        return Codec(info)
-    if info.get("type") == "cotrain-bpe":
-        from tokenizers import Tokenizer
-
-        return Codec(info, Tokenizer.from_file(str(Path(directory) / info["file"])))
-    raise ValueError(f"unknown tokenizer type {info.get('type')!r}")
-
-
-# ---------------------------------------------------------------- processed data and splits
 
 
 @dataclass
@@ -374,7 +110,7 @@ def _process(cfg, root: Path) -> tuple[Path, dict, bool]:
         # the choice of whoever wrote the config by hand.
         relative = storage is not None and not Path(d.data_path).is_absolute()
         confine = storage / "datasets" / "raw" if relative else None
-        files = [(f, _read_bytes(f)) for f in source_files(path, confine)]
+        files = [(f, read_bytes(f)) for f in source_files(path, confine)]
         source = str(path.resolve())
         for f, raw in files:
             h.update(f"{'jsonl' if f.suffix == '.jsonl' else 'text'} {len(raw)}\n".encode() + raw)
@@ -394,7 +130,7 @@ def _process(cfg, root: Path) -> tuple[Path, dict, bool]:
         if not docs:
             raise DataError(f"data.data_path: file is empty (no text): {source}")
     tok = train_bpe(docs, d.vocab_size) if d.tokenizer == "bpe" else None
-    info = _bpe_info(tok, d.vocab_size) if tok else dict(TOKENIZER_INFO)
+    info = bpe_info(tok, d.vocab_size) if tok else dict(TOKENIZER_INFO)
     tokens = Codec(info, tok).encode_documents(docs)
     meta = {
         "format": FORMAT_VERSION,
@@ -570,9 +306,3 @@ def rank_indices(order, step_in_epoch: int, per_rank_batch: int, rank: int, worl
             f"batch {step_in_epoch} rank {rank}/{world_size} is outside an epoch of {len(order)}"
         )
     return order[start : start + per_rank_batch]  # [per_rank_batch]
-
-
-if __name__ == "__main__":
-    text = builtin_corpus()
-    print(f"built-in corpus: {len(text)} chars, {len(encode(text))} tokens, vocab {VOCAB_SIZE}")
-    print(text[:400])

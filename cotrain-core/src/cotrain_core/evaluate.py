@@ -39,9 +39,11 @@ import traceback
 from pathlib import Path
 
 from . import card
-from .data import DataError, load_codec, num_windows, read_documents, windows
+from .corpus import DataError, read_documents
+from .data import num_windows, windows
 from .events import Emitter
 from .export import MODEL_INFO, TOKENIZER_INFO_FILE
+from .tokenizer import load_codec
 
 # objective.py (torch) is imported lazily: OMP_WAIT_POLICY must be set before torch loads (see main)
 EXIT_OK, EXIT_RUNTIME, EXIT_ARGS, EXIT_DATA = 0, 1, 2, 3

@@ -10,7 +10,7 @@ Layout of run.final_path (built in <final>.tmp-<pid>/, then swapped in whole, so
 exactly one export and never half of one):
     config.json, generation_config.json, model.safetensors   model.save_pretrained
     tokenizer.json, tokenizer_config.json   the trainer's tokenizer as a PreTrainedTokenizerFast:
-                             AutoTokenizer.from_pretrained(dir) gives the ids of data.Codec, i.e.
+                             AutoTokenizer.from_pretrained(dir) gives the ids of tokenizer.Codec, i.e.
                              tok(text).input_ids == [bos] + ids + [eos] (add_special_tokens=False:
                              the bare ids), and decode(ids, skip_special_tokens=True) == text
     cotrain_tokenizer.json   tokenizer info of data.prepare (type, vocab_size, special ids; bpe: sha256
@@ -23,7 +23,7 @@ exactly one export and never half of one):
 The byte tokenizer becomes a byte-level BPE without merges: the 256 byte symbols keep ids 0-255
 (the GPT-2 byte-to-unicode alphabet), then <pad> <bos> <eos> <mask> = 256..259. The bpe tokenizer is
 the trained tokenizers.Tokenizer itself. Both get a post-processor adding <bos> / <eos>, and text that
-spells a special token is encoded as text (split_special_tokens), as data.Codec does.
+spells a special token is encoded as text (split_special_tokens), as tokenizer.Codec does.
 """
 
 import json
@@ -32,15 +32,15 @@ import shutil
 from pathlib import Path
 
 from . import card
-from .data import BPE_SPECIAL_TOKENS
 from .models import family as model_family
+from .tokenizer import BPE_SPECIAL_TOKENS
 
 MODEL_INFO = "cotrain_model.json"
 TOKENIZER_INFO_FILE = "cotrain_tokenizer.json"
 
 
 def hf_tokenizer(tokenizer_info: dict, tokenizer_path: str | Path | None, max_length: int):
-    """A transformers PreTrainedTokenizerFast that encodes exactly like data.load_codec(tokenizer_info)."""
+    """A transformers PreTrainedTokenizerFast that encodes exactly like tokenizer.load_codec(info)."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -72,7 +72,7 @@ def hf_tokenizer(tokenizer_info: dict, tokenizer_path: str | Path | None, max_le
         mask_token=names["mask"],
         model_max_length=max_length,
         clean_up_tokenization_spaces=False,  # decode must give the text back unchanged
-        split_special_tokens=True,  # "<eos>" in a text is text, as in data.Codec
+        split_special_tokens=True,  # "<eos>" in a text is text, as in tokenizer.Codec
     )
 
 
@@ -130,6 +130,20 @@ def list_files(directory) -> list[dict]:
         ({"name": p.relative_to(root).as_posix(), "bytes": p.stat().st_size} for p in files),
         key=lambda f: f["name"],
     )
+
+
+def save_model(module, gathered: dict | None, directory: Path) -> None:
+    """save_pretrained of a model; of a sharded one (FSDP), a plain copy holding its gathered weights."""
+    if gathered is not None:
+        import torch
+        from transformers import AutoConfig
+
+        module.config.save_pretrained(directory)
+        with torch.device("meta"):
+            plain = type(module)(AutoConfig.from_pretrained(directory))
+        plain.load_state_dict(gathered, assign=True)
+        module = plain
+    module.save_pretrained(directory)
 
 
 def write_final(final_dir, save_model, cfg, prepared, *, step: int, parameters: int, eval_metrics: dict):

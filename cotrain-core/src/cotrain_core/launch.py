@@ -127,7 +127,8 @@ def launch(argv: list[str], nodes: int, per_node: int, out, stop: threading.Even
         readers.append(t)
 
     forwarded = False
-    first_failure: tuple[int, int] | None = None  # (rank, code)
+    failures: list[int] = []  # ranks that failed by themselves, in the order seen
+    killed: set[int] = set()  # ranks this launcher killed after the first failure
     codes: dict[int, int] = {}
     while len(codes) < len(procs):
         if stop.is_set() and not forwarded:
@@ -140,19 +141,22 @@ def launch(argv: list[str], nodes: int, per_node: int, out, stop: threading.Even
             if rank in codes or proc.poll() is None:
                 continue
             codes[rank] = proc.returncode
-            if proc.returncode not in (0, 4) and first_failure is None:
-                first_failure = (rank, proc.returncode)
-                _kill_all(procs)
+            if proc.returncode not in (0, 4) and rank not in killed:
+                failures.append(rank)
+                if len(failures) == 1:
+                    killed = {node_rank * per_node + i for i in _kill_all(procs)}
         time.sleep(0.05)
     for t in readers:
         t.join(timeout=5)
 
-    if first_failure is None:
+    if not failures:
         return 4 if any(c == 4 for c in codes.values()) else 0
-    rank, code = first_failure
+    # A rank whose collective lost its peer only reports the failure of the rank that died.
+    rank = next((r for r in failures if errors.get(r, {}).get("kind") != "peer"), failures[0])
+    code = codes[rank]
     event = errors.get(rank)
     if event is not None:
-        if rank != 0:  # rank 0's error event was already forwarded
+        if rank != 0:  # rank 0 speaks for the run: its error event was forwarded already
             out.error(event["kind"], f"rank {rank}: {event['message']}", event["retryable"])
         return code if code > 0 else 1
     if code < 0:
@@ -177,8 +181,10 @@ def _die_with_parent() -> None:
         pass  # not Linux: the worker's parent watchdog still stops it
 
 
-def _kill_all(procs) -> None:
-    """SIGKILL the others: a peer of a dead rank may be blocked in a collective (checkpoints are atomic)."""
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
+def _kill_all(procs) -> list[int]:
+    """SIGKILL the others: a peer of a dead rank may be blocked in a collective (checkpoints are atomic).
+    Returns the local ranks it killed."""
+    killed = [i for i, p in enumerate(procs) if p.poll() is None]
+    for i in killed:
+        procs[i].kill()
+    return killed

@@ -5,20 +5,20 @@
 Public API:
     plan(cfg: Config, vocab_size: int) -> dict
         keys: type, size, family ("causal" | "masked"), hidden_size, layers, heads, kv_heads,
-        intermediate_size, vocab_size, max_positions, parameters, bytes_for_training
+        intermediate_size, vocab_size, max_positions, parameters, layer_parameters, bytes_for_training
         (pure Python: nothing is allocated and torch is not imported)
     build_model(cfg: Config, vocab_size: int) -> torch.nn.Module
     family(model_type: str) -> str                      # "causal" | "masked"
-    param_count(model_type, size, vocab_size=data.VOCAB_SIZE, seq_length=128) -> int
+    param_count(model_type, size, vocab_size=tokenizer.VOCAB_SIZE, seq_length=128) -> int
     training_bytes(params: int, optimizer: str) -> int
 
-The vocabulary is the tokenizer's (byte: data.VOCAB_SIZE = 260; bpe: the trained size), not the
+The vocabulary is the tokenizer's (byte: tokenizer.VOCAB_SIZE = 260; bpe: the trained size), not the
 published 32k / 128k / 30k vocabularies, so the large presets have the published layer dimensions
 but fewer embedding parameters. Llama embeddings are untied (as published); BERT ties the MLM decoder
 to the word embeddings (as published) and has no pooler (BertForMaskedLM).
 """
 
-from .data import VOCAB_SIZE, special_ids
+from .tokenizer import VOCAB_SIZE, special_ids
 
 # hidden, intermediate (MLP), layers, attention heads, key/value heads, rope theta, max positions
 _L2 = dict(rope_theta=10_000.0, max_positions=4096)
@@ -27,13 +27,17 @@ _BERT = dict(max_positions=512)
 PRESETS = {
     ("llama2", "debug"): dict(hidden=128, mlp=352, layers=2, heads=4, kv_heads=4, **_L2),
     ("llama2", "125M"): dict(hidden=768, mlp=2048, layers=12, heads=12, kv_heads=12, **_L2),
+    ("llama2", "1B"): dict(
+        hidden=2048, mlp=5632, layers=22, heads=16, kv_heads=16, **_L2
+    ),  # TinyLlama dims, MHA
     ("llama2", "7B"): dict(hidden=4096, mlp=11008, layers=32, heads=32, kv_heads=32, **_L2),
     ("llama2", "13B"): dict(hidden=5120, mlp=13824, layers=40, heads=40, kv_heads=40, **_L2),
     ("llama2", "70B"): dict(hidden=8192, mlp=28672, layers=80, heads=64, kv_heads=8, **_L2),
     # llama3: grouped-query attention and rope theta 500k; 7B = Llama 3 8B dims, 70B = Llama 3 70B dims,
-    # 13B (no Llama 3 13B exists) = Llama 2 13B dims with 8 kv heads.
+    # 13B (no Llama 3 13B exists) = Llama 2 13B dims with 8 kv heads; 1B = Llama 3.2 1B dims.
     ("llama3", "debug"): dict(hidden=128, mlp=448, layers=2, heads=4, kv_heads=2, **_L3),
     ("llama3", "125M"): dict(hidden=768, mlp=2048, layers=12, heads=12, kv_heads=4, **_L3),
+    ("llama3", "1B"): dict(hidden=2048, mlp=8192, layers=16, heads=32, kv_heads=8, **_L3),
     ("llama3", "7B"): dict(hidden=4096, mlp=14336, layers=32, heads=32, kv_heads=8, **_L3),
     ("llama3", "13B"): dict(hidden=5120, mlp=13824, layers=40, heads=40, kv_heads=8, **_L3),
     ("llama3", "70B"): dict(hidden=8192, mlp=28672, layers=80, heads=64, kv_heads=8, **_L3),
@@ -59,22 +63,29 @@ def _max_positions(model_type: str, size: str, seq_length: int) -> int:
     return max(p["max_positions"], seq_length + 1)  # llama sees whole windows of L+1 tokens
 
 
+def layer_param_count(model_type: str, size: str) -> int:
+    """Parameters of one decoder / encoder layer (the unit fsdp shards and gathers)."""
+    p = PRESETS[(model_type, size)]
+    h, inter = p["hidden"], p["mlp"]
+    if family(model_type) == "masked":
+        attn = 4 * (h * h + h) + 2 * h  # q, k, v, o with biases + LayerNorm
+        return attn + h * inter + inter + inter * h + h + 2 * h  # up, down with biases + LayerNorm
+    head_dim = h // p["heads"]
+    attn = 2 * h * h + 2 * h * p["kv_heads"] * head_dim  # q, o + k, v (no biases)
+    return attn + 3 * h * inter + 2 * h  # gate, up, down + two RMSNorms
+
+
 def param_count(model_type: str, size: str, vocab_size: int = VOCAB_SIZE, seq_length: int = 128) -> int:
     """Exact parameter count of build_model() for these dims, computed without allocating anything."""
     p = PRESETS[(model_type, size)]
-    h, inter, n_layers, V = p["hidden"], p["mlp"], p["layers"], vocab_size
+    h, V = p["hidden"], vocab_size
+    layers = p["layers"] * layer_param_count(model_type, size)
     if family(model_type) == "masked":
         positions = _max_positions(model_type, size, seq_length)
         embeddings = V * h + positions * h + 2 * h + 2 * h  # word, position, token type (2), LayerNorm
-        attn = 4 * (h * h + h) + 2 * h  # q, k, v, o with biases + LayerNorm
-        mlp = h * inter + inter + inter * h + h + 2 * h  # up, down with biases + LayerNorm
         head = h * h + h + 2 * h + V  # transform dense + LayerNorm; decoder tied to embeddings, own bias
-        return embeddings + n_layers * (attn + mlp) + head
-    head_dim = h // p["heads"]
-    attn = 2 * h * h + 2 * h * p["kv_heads"] * head_dim  # q, o + k, v (no biases)
-    mlp = 3 * h * inter  # gate, up, down
-    per_layer = attn + mlp + 2 * h  # + two RMSNorms
-    return 2 * V * h + n_layers * per_layer + h  # untied embed + lm_head, final norm
+        return embeddings + layers + head
+    return 2 * V * h + layers + h  # untied embed + lm_head, final norm
 
 
 def training_bytes(params: int, optimizer: str) -> int:
@@ -99,6 +110,7 @@ def plan(cfg, vocab_size: int) -> dict:
         vocab_size=vocab_size,
         max_positions=_max_positions(t, s, cfg.data.seq_length),
         parameters=params,
+        layer_parameters=layer_param_count(t, s),
         bytes_for_training=training_bytes(params, cfg.train.optimizer),
     )
 

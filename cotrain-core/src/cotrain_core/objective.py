@@ -83,7 +83,8 @@ def loss_and_accuracy(
 ):
     """Loss, number of correct predictions (int tensor) and number of predicted positions of one batch."""
     if family == "causal":
-        out = model(input_ids=batch, labels=batch)  # logits [B, L+1, V]
+        # use_cache=False: no key/value cache while training (it would also recompile compiled layers)
+        out = model(input_ids=batch, labels=batch, use_cache=False)  # logits [B, L+1, V]
         pred = out.logits[:, :-1].argmax(-1)  # [B, L]
         correct = (pred == batch[:, 1:]).sum()
         return out.loss, correct, pred.numel()

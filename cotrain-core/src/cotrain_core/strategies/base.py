@@ -24,6 +24,10 @@ class Strategy:
     optimizer_per_rank = False
     #: per-step metrics/stop flag are all-reduced every step (False: only at outer-step boundaries)
     sync_metrics_every_step = True
+    #: factor on the learning-rate schedule of the (inner) optimizer
+    inner_lr_scale = 1.0
+    #: parameters are DTensor shards (the final model is gathered through model_state_dict)
+    sharded = False
 
     def __init__(self, model, ctx: DistContext):
         self.ctx = ctx
@@ -38,20 +42,22 @@ class Strategy:
         """Context for the backward of one micro-batch; gradients sync only on the last one."""
         return contextlib.nullcontext()
 
-    def grad_norm_and_clip(self, max_norm: float) -> float:
+    def grad_norm_and_clip(self, max_norm: float):
+        """Clip the gradients; returns their total norm as a 0-dim tensor (read later: no host sync)."""
         import torch
 
-        norm = torch.nn.utils.clip_grad_norm_(
+        return torch.nn.utils.clip_grad_norm_(
             self.module.parameters(), max_norm if max_norm > 0 else float("inf")
         )
-        return float(norm)
 
     def boundary(self, step: int, total_steps: int) -> bool:
         """May training stop or checkpoint after this step?"""
         return True
 
-    def after_step(self, step: int, total_steps: int) -> dict | None:
-        return None
+    def after_step(self, step: int, total_steps: int) -> list[dict]:
+        """Communication after the inner optimizer step (DiLoCo's outer steps): one `sync` event's
+        fields per outer step done."""
+        return []
 
     # --- checkpoint state -------------------------------------------------------------------
     def model_state_dict(self) -> dict | None:
@@ -76,6 +82,27 @@ class Strategy:
 
     def load_extra_state_dict(self, state: dict) -> None:
         pass
+
+    def rank_state_dict(self) -> dict:
+        """Strategy state that differs per rank, saved in each rank's file (DiLoCo: its shard of the
+        outer state)."""
+        return {}
+
+    def load_rank_state_dict(self, state: dict) -> None:
+        pass
+
+
+def layers(model) -> list:
+    """The decoder (llama) or encoder (bert) layers of a transformers model, in order."""
+    for path in ("model.layers", "bert.encoder.layer"):
+        obj = model
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+            return list(obj)
+        except AttributeError:
+            continue
+    return []
 
 
 def tied_names(module) -> set[str]:

@@ -14,7 +14,7 @@ const SECTIONS = [
   ]],
   ["Model", [
     ["modelConfig.type", "Type", "select", ["llama2", "llama3", "bert"], "llama2"],
-    ["modelConfig.size", "Size", "select", ["debug", "125M", "7B", "13B", "70B"], "debug"],
+    ["modelConfig.size", "Size", "select", ["debug", "125M", "1B", "7B", "13B", "70B"], "debug"],
     ["modelConfig.precision", "Precision", "select", ["fp32", "bf16", "fp16"], "fp32"],
   ]],
   ["Training", [
@@ -37,6 +37,7 @@ const SECTIONS = [
     ["distributedConfig.diloco.innerSteps", "DiLoCo inner steps", "int", { placeholder: "trainer default", diloco: true }],
     ["distributedConfig.diloco.outerLr", "DiLoCo outer lr", "float", { placeholder: "trainer default", diloco: true }],
     ["distributedConfig.diloco.outerMomentum", "DiLoCo momentum", "float", { placeholder: "trainer default", diloco: true }],
+    ["distributedConfig.diloco.islandSize", "DiLoCo island size", "int", { placeholder: "one island per node", diloco: true }],
   ]],
   ["Data", [
     ["dataConfig.dataPath", "Data path", "text", { placeholder: "built-in corpus; or a file under datasets/raw" }],

@@ -37,6 +37,8 @@ final class TomlConfigWriter {
     v.put("model.type", spec.model().type());
     v.put("model.size", spec.model().size());
     v.put("model.precision", spec.model().precision());
+    put(v, "model.compile", spec.model().compile());
+    put(v, "model.activation_checkpointing", spec.model().activationCheckpointing());
     SessionSpec.Training t = spec.training();
     v.put("train.batch_size", (long) t.batchSize());
     put(v, "train.micro_batch_size", t.microBatchSize());
@@ -59,6 +61,13 @@ final class TomlConfigWriter {
       put(v, "distributed.diloco.outer_momentum", diloco.outerMomentum());
       put(v, "distributed.diloco.nesterov", diloco.nesterov());
       put(v, "distributed.diloco.pseudo_grad_dtype", diloco.pseudoGradDtype());
+      put(v, "distributed.diloco.island_size", diloco.islandSize());
+      put(v, "distributed.diloco.inner_strategy", diloco.innerStrategy());
+      put(v, "distributed.diloco.fragments", diloco.fragments());
+      put(v, "distributed.diloco.overlap_steps", diloco.overlapSteps());
+      put(v, "distributed.diloco.mixing", diloco.mixing());
+      put(v, "distributed.diloco.quantization", diloco.quantization());
+      put(v, "distributed.diloco.inner_lr_scale", diloco.innerLrScale());
     }
     v.put("data.seq_length", (long) spec.data().seqLength());
     v.put("data.data_path", dataPath(spec.data().dataPath()));

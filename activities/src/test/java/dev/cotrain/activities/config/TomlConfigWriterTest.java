@@ -82,10 +82,14 @@ class TomlConfigWriterTest {
         new SessionSpec(
             "tiny",
             "",
-            base.model(),
+            new SessionSpec.Model("llama2", "debug", "bf16", true, false),
             new SessionSpec.Training(8, 0.003, 1, "adamw", 200, 1234, 4, 20, "linear", 0.1, 0.5),
             new SessionSpec.Distributed(
-                1, 2, "diloco", new SessionSpec.Diloco(50, 0.7, 0.9, true, "bf16")),
+                1,
+                2,
+                "diloco",
+                new SessionSpec.Diloco(
+                    50, 0.7, 0.9, true, "bf16", 1, "ddp", 2, 3, 0.5, "int8", 0.25)),
             new SessionSpec.Data(128, "", "bpe", 0.1),
             new SessionSpec.Checkpoint(100, 2),
             null);
@@ -97,6 +101,15 @@ class TomlConfigWriterTest {
     TomlParseResult parsed = Toml.parse(text);
     assertThat(parsed.getBoolean("distributed.diloco.nesterov")).isTrue();
     assertThat(parsed.getString("distributed.diloco.pseudo_grad_dtype")).isEqualTo("bf16");
+    assertThat(parsed.getLong("distributed.diloco.island_size")).isEqualTo(1L);
+    assertThat(parsed.getString("distributed.diloco.inner_strategy")).isEqualTo("ddp");
+    assertThat(parsed.getLong("distributed.diloco.fragments")).isEqualTo(2L);
+    assertThat(parsed.getLong("distributed.diloco.overlap_steps")).isEqualTo(3L);
+    assertThat(parsed.getDouble("distributed.diloco.mixing")).isEqualTo(0.5);
+    assertThat(parsed.getString("distributed.diloco.quantization")).isEqualTo("int8");
+    assertThat(parsed.getDouble("distributed.diloco.inner_lr_scale")).isEqualTo(0.25);
+    assertThat(parsed.getBoolean("model.compile")).isTrue();
+    assertThat(parsed.getBoolean("model.activation_checkpointing")).isFalse();
     assertThat(parsed.getLong("train.micro_batch_size")).isEqualTo(4L);
     assertThat(parsed.getDouble("data.validation_split")).isEqualTo(0.1);
     assertThat(parsed.getLong("checkpoint.keep_last")).isEqualTo(2L);
@@ -104,6 +117,7 @@ class TomlConfigWriterTest {
         .noneMatch(
             k ->
                 k.startsWith("distributed.diloco")
+                    || k.startsWith("model.compile")
                     || k.equals("train.schedule")
                     || k.startsWith("load."));
   }

@@ -53,12 +53,14 @@ record CreateSessionRequest(
           String type,
       @NotNull(message = "is required")
           @Pattern(
-              regexp = "debug|125M|7B|13B|70B",
-              message = "must be one of debug, 125M, 7B, 13B, 70B")
+              regexp = "debug|125M|1B|7B|13B|70B",
+              message = "must be one of debug, 125M, 1B, 7B, 13B, 70B")
           String size,
       @NotNull(message = "is required")
           @Pattern(regexp = "fp32|fp16|bf16", message = "must be one of fp32, fp16, bf16")
-          String precision) {}
+          String precision,
+      Boolean compile,
+      Boolean activationCheckpointing) {}
 
   record TrainingConfig(
       @NotNull(message = "is required")
@@ -129,7 +131,25 @@ record CreateSessionRequest(
           Double outerMomentum,
       Boolean nesterov,
       @Pattern(regexp = "fp32|bf16|fp16", message = "must be one of fp32, bf16, fp16")
-          String pseudoGradDtype) {}
+          String pseudoGradDtype,
+      @Min(value = 1, message = "must be between 1 and 4096")
+          @Max(value = 4096, message = "must be between 1 and 4096")
+          Integer islandSize,
+      @Pattern(regexp = "fsdp|ddp", message = "must be one of fsdp, ddp") String innerStrategy,
+      @Min(value = 1, message = "must be between 1 and 1000")
+          @Max(value = 1000, message = "must be between 1 and 1000")
+          Integer fragments,
+      @Min(value = 0, message = "must be between 0 and 100000")
+          @Max(value = 100_000, message = "must be between 0 and 100000")
+          Integer overlapSteps,
+      @DecimalMin(value = "0", inclusive = false, message = "must be above 0 and at most 1")
+          @DecimalMax(value = "1", message = "must be above 0 and at most 1")
+          Double mixing,
+      @Pattern(regexp = "none|int8|fp8", message = "must be one of none, int8, fp8")
+          String quantization,
+      @DecimalMin(value = "0", inclusive = false, message = "must be above 0 and at most 1")
+          @DecimalMax(value = "1", message = "must be above 0 and at most 1")
+          Double innerLrScale) {}
 
   record DataConfig(
       @Min(value = 8, message = "must be between 8 and 4096")
@@ -267,7 +287,12 @@ record CreateSessionRequest(
     return new SessionSpec(
         name,
         description,
-        new SessionSpec.Model(modelConfig.type(), modelConfig.size(), modelConfig.precision()),
+        new SessionSpec.Model(
+            modelConfig.type(),
+            modelConfig.size(),
+            modelConfig.precision(),
+            modelConfig.compile(),
+            modelConfig.activationCheckpointing()),
         new SessionSpec.Training(
             trainingConfig.batchSize(),
             trainingConfig.learningRate(),
@@ -291,7 +316,14 @@ record CreateSessionRequest(
                     diloco.outerLr(),
                     diloco.outerMomentum(),
                     diloco.nesterov(),
-                    diloco.pseudoGradDtype())),
+                    diloco.pseudoGradDtype(),
+                    diloco.islandSize(),
+                    diloco.innerStrategy(),
+                    diloco.fragments(),
+                    diloco.overlapSteps(),
+                    diloco.mixing(),
+                    diloco.quantization(),
+                    diloco.innerLrScale())),
         new SessionSpec.Data(
             dataConfig.seqLength(),
             dataConfig.dataPath(),

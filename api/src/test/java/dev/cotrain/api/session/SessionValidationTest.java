@@ -54,7 +54,7 @@ class SessionValidationTest extends ApiTestSupport {
             "bad model size",
             b -> model(b).put("size", "3B"),
             "modelConfig.size",
-            "must be one of debug, 125M, 7B, 13B, 70B"),
+            "must be one of debug, 125M, 1B, 7B, 13B, 70B"),
         bad(
             "enum in the wrong case",
             b -> training(b).put("optimizer", "AdamW"),

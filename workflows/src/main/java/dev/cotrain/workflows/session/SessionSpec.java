@@ -15,8 +15,21 @@ public record SessionSpec(
     Checkpoint checkpoint,
     Load load) {
 
-  /** {@code type} llama2 | llama3 | bert, {@code size} debug | 125M | 7B | 13B | 70B. */
-  public record Model(String type, String size, String precision) {}
+  /**
+   * {@code type} llama2 | llama3 | bert, {@code size} debug | 125M | 1B | 7B | 13B | 70B; {@code
+   * compile} (torch.compile) and {@code activationCheckpointing} null for the trainer's default.
+   */
+  public record Model(
+      String type,
+      String size,
+      String precision,
+      Boolean compile,
+      Boolean activationCheckpointing) {
+
+    public Model(String type, String size, String precision) {
+      this(type, size, precision, null, null);
+    }
+  }
 
   /**
    * {@code maxSteps} 0 means no cap: the epochs decide. {@code batchSize} is the global batch per
@@ -42,13 +55,48 @@ public record SessionSpec(
     }
   }
 
-  /** DiLoCo's outer loop; {@code pseudoGradDtype} fp32 | bf16 | fp16. */
+  /**
+   * DiLoCo's outer loop; {@code pseudoGradDtype} fp32 | bf16 | fp16. {@code islandSize} ranks train
+   * one replica with {@code innerStrategy} fsdp | ddp (null: one island per node); {@code
+   * fragments}, {@code overlapSteps} and {@code mixing} are streaming DiLoCo's, {@code
+   * quantization} none | int8 | fp8 the pseudo-gradients' wire format, {@code innerLrScale} the
+   * inner learning rate's factor. Null leaves the trainer's default.
+   */
   public record Diloco(
       Integer innerSteps,
       Double outerLr,
       Double outerMomentum,
       Boolean nesterov,
-      String pseudoGradDtype) {}
+      String pseudoGradDtype,
+      Integer islandSize,
+      String innerStrategy,
+      Integer fragments,
+      Integer overlapSteps,
+      Double mixing,
+      String quantization,
+      Double innerLrScale) {
+
+    public Diloco(
+        Integer innerSteps,
+        Double outerLr,
+        Double outerMomentum,
+        Boolean nesterov,
+        String pseudoGradDtype) {
+      this(
+          innerSteps,
+          outerLr,
+          outerMomentum,
+          nesterov,
+          pseudoGradDtype,
+          null,
+          null,
+          null,
+          null,
+          null,
+          null,
+          null);
+    }
+  }
 
   /**
    * {@code dataPath} is empty for the built-in corpus, else a file or folder under datasets/raw;
