@@ -29,6 +29,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -122,12 +123,16 @@ public class TrainingActivitiesImpl implements TrainingActivities {
     // (imports, data preparation) still shows as alive, and cancellation still arrives. They go
     // on while a stopping trainer writes its checkpoint, which may take longer than the timeout.
     AtomicReference<ActivityCompletionException> stopped = new AtomicReference<>();
+    // Whether the trainer had already exited when the stop came: its own failure is then the news
+    // (a gang stops its other nodes when one fails; the one that died first tells why).
+    AtomicBoolean exitedFirst = new AtomicBoolean();
     ticker.scheduleAtFixedRate(
         () -> {
           try {
             context.heartbeat(run.progress.get());
           } catch (ActivityCompletionException e) {
             if (stopped.compareAndSet(null, e)) {
+              exitedFirst.set(!process.isAlive());
               log.info("session {}: activity stopped ({}), stopping trainer", run.sessionId, e);
               Thread stopper = new Thread(() -> launcher.stop(process), "stop-" + run.sessionId);
               stopper.setDaemon(true);
@@ -150,7 +155,7 @@ public class TrainingActivitiesImpl implements TrainingActivities {
             writer.pending(),
             FLUSH_LIMIT);
       }
-      if (stopped.get() != null) {
+      if (stopped.get() != null && !(exitedFirst.get() && exit != 0)) {
         throw stopped.get();
       }
       return outcome(exit, run, stderrLog);
@@ -353,8 +358,9 @@ public class TrainingActivitiesImpl implements TrainingActivities {
     if (exit == EXIT_STOPPED) {
       throw preempted(message, run);
     }
+    boolean peer = run.error != null && "peer".equals(run.error.kind());
     throw ApplicationFailure.newFailureWithCause(
-        message, FailureTypes.TRAINER_CRASHED, null, progress);
+        message, peer ? FailureTypes.PEER_LOST : FailureTypes.TRAINER_CRASHED, null, progress);
   }
 
   private static ApplicationFailure preempted(String message, Run run) {

@@ -16,6 +16,12 @@ public final class FailureTypes {
   public static final String TRAINER_CRASHED = "TrainerCrashed";
 
   /**
+   * A rank's collective lost its peer: the failure of another rank or node is the cause, and the
+   * workflow reports that one when it has it. Retried like a crash.
+   */
+  public static final String PEER_LOST = "PeerLost";
+
+  /**
    * The trainer was stopped from outside the session (its worker is draining, or it got SIGTERM)
    * after writing a checkpoint; the session goes back to the queue at once.
    */

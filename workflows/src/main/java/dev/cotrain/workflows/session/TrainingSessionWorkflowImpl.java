@@ -453,6 +453,7 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
       if (stopping) {
         return new Attempt(null, null, -1, null);
       }
+      failed = failed == null ? null : rootCause(failed, promises);
       return failed == null
           ? new Attempt(promises.get(0).get(), null, -1, null)
           : new Attempt(null, failed, newest, lostHost(failed, promises, nodes));
@@ -494,6 +495,25 @@ public class TrainingSessionWorkflowImpl implements TrainingSessionWorkflow {
       }
     }
     return null;
+  }
+
+  /**
+   * The failure that tells why a gang stopped: the first node's, unless it only lost a peer and
+   * another node failed by itself (for example its rank was killed).
+   */
+  private static ActivityFailure rootCause(
+      ActivityFailure first, List<Promise<TrainingResult>> promises) {
+    if (!isType(first, FailureTypes.PEER_LOST)) {
+      return first;
+    }
+    for (Promise<TrainingResult> p : promises) {
+      if (p.getFailure() instanceof ActivityFailure failure
+          && !(failure.getCause() instanceof CanceledFailure)
+          && !isType(failure, FailureTypes.PEER_LOST)) {
+        return failure;
+      }
+    }
+    return first;
   }
 
   /** The failure of the first node that failed (in completion order), if any. */

@@ -89,7 +89,18 @@ final class ScriptedTraining implements TrainingActivities {
   }
 
   static Behaviour fail(String type, String message, long checkpointStep) {
+    return failAfter(0, type, message, checkpointStep);
+  }
+
+  /** Fails as {@link #fail} after {@code millis}, as a node that notices its trainer died late. */
+  static Behaviour failAfter(long millis, String type, String message, long checkpointStep) {
     return (input, context) -> {
+      try {
+        Thread.sleep(millis);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException(e);
+      }
       throw ApplicationFailure.newFailureWithCause(
           message,
           type,

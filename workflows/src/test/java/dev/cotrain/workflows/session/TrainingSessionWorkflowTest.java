@@ -281,20 +281,8 @@ class TrainingSessionWorkflowTest {
     training2.script(
         ScriptedTraining.fail(FailureTypes.TRAINER_CRASHED, "rank 1 was killed by SIGKILL", 10),
         ScriptedTraining.complete());
-    SessionSpec spec = spec();
-    SessionSpec twoNodes =
-        new SessionSpec(
-            spec.name(),
-            spec.description(),
-            spec.model(),
-            spec.training(),
-            new SessionSpec.Distributed(2, 1, "ddp", null),
-            spec.data(),
-            spec.checkpoint(),
-            spec.load());
 
-    SessionOutcome outcome =
-        workflow().run(new TrainingSessionInput(ID, twoNodes, "{\"name\": \"tiny\"}", null));
+    SessionOutcome outcome = workflow().run(twoNodes());
 
     assertThat(outcome.status()).isEqualTo(SessionStatus.COMPLETED);
     assertThat(placements.asked).extracting(PlacementActivities.PlaceRequest::nodes).contains(2);
@@ -318,6 +306,39 @@ class TrainingSessionWorkflowTest {
                     && c.message()
                         .equals(
                             "attempt 1 on 2 nodes: test-host, devices 0; test-host-2, devices 0"));
+  }
+
+  @Test
+  void aGangReportsTheNodeThatDiedRatherThanThePeerThatLostIt() {
+    // Node 0's rank sees its collective break first; node 1 then reports its rank was killed.
+    training.script(
+        ScriptedTraining.fail(FailureTypes.PEER_LOST, "rank 0: Connection reset by peer", 10),
+        ScriptedTraining.complete());
+    training2.script(
+        ScriptedTraining.failAfter(
+            300, FailureTypes.TRAINER_CRASHED, "rank 1 was killed by SIGKILL", 10),
+        ScriptedTraining.complete());
+
+    assertThat(workflow().run(twoNodes()).status()).isEqualTo(SessionStatus.COMPLETED);
+    assertThat(sessions.changes)
+        .filteredOn(c -> c.cause().equals("retry"))
+        .extracting(StatusChange::message)
+        .containsExactly("attempt 1 failed: rank 1 was killed by SIGKILL");
+  }
+
+  private static TrainingSessionInput twoNodes() {
+    SessionSpec spec = spec();
+    SessionSpec twoNodes =
+        new SessionSpec(
+            spec.name(),
+            spec.description(),
+            spec.model(),
+            spec.training(),
+            new SessionSpec.Distributed(2, 1, "ddp", null),
+            spec.data(),
+            spec.checkpoint(),
+            spec.load());
+    return new TrainingSessionInput(ID, twoNodes, "{\"name\": \"tiny\"}", null);
   }
 
   @Test
