@@ -32,23 +32,37 @@ def call(api: str, path: str, body: dict | None = None, method: str = "GET") -> 
         return json.load(response)
 
 
-def listen(ws_url: str, inbox: queue.Queue, stop: threading.Event) -> None:
-    """Puts (monotonic receive time, message) for every frame of the session into inbox."""
-    with connect(ws_url, open_timeout=30, additional_headers={"Authorization": f"Bearer {token()}"}) as ws:
-        while not stop.is_set():
-            try:
-                raw = ws.recv(timeout=0.5)
-            except TimeoutError:
-                continue
-            inbox.put((time.monotonic(), json.loads(raw)))
+def listen(ws_url: str, inbox: queue.Queue, stop: threading.Event, reconnect: bool) -> None:
+    """Puts (monotonic receive time, message) for every frame of the session into inbox. With
+    reconnect, a lost connection (the API restarting) is opened again, asking for the steps after
+    the newest one seen, as a client that must not miss any would."""
+    newest = None
+    while not stop.is_set():
+        url = ws_url if newest is None else f"{ws_url}?afterStep={newest}"
+        headers = {"Authorization": f"Bearer {token()}"}
+        try:
+            with connect(url, open_timeout=5, additional_headers=headers) as ws:
+                while not stop.is_set():
+                    try:
+                        raw = ws.recv(timeout=0.5)
+                    except TimeoutError:
+                        continue
+                    message = json.loads(raw)
+                    if message.get("type") == "training.progress":
+                        newest = max(newest or 0, message["step"])
+                    inbox.put((time.monotonic(), message))
+        except Exception:
+            if not reconnect:
+                raise
+            time.sleep(0.2)
 
 
-def subscribe(api: str, session_id: str) -> tuple[queue.Queue, threading.Event]:
+def subscribe(api: str, session_id: str, reconnect: bool = False) -> tuple[queue.Queue, threading.Event]:
     """Follows the session's WebSocket in a thread; set the event to stop it."""
     inbox: queue.Queue = queue.Queue()
     stop = threading.Event()
     ws_url = api.replace("http", "ws", 1) + f"/ws/sessions/{session_id}"
-    threading.Thread(target=listen, args=(ws_url, inbox, stop), daemon=True).start()
+    threading.Thread(target=listen, args=(ws_url, inbox, stop, reconnect), daemon=True).start()
     return inbox, stop
 
 
@@ -60,7 +74,11 @@ def next_message(inbox: queue.Queue, deadline: float) -> tuple[float, dict]:
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.platform()}"
+    mem_kib = int(next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1])
+    return (
+        f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {mem_kib / 2**20:.0f} GiB, "
+        f"{platform.platform()}"
+    )
 
 
 def write_results(
@@ -71,6 +89,7 @@ def write_results(
     summary = {
         "command": command or f"bench/{name}.py --trials {trials}",
         "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
         **medians,
         "trials": results,
     }

@@ -98,7 +98,26 @@ export async function sessionView(main, id) {
     error.textContent = session.error || "";
   }
 
+  // A client that falls behind gets only a session's newest progress (the relay coalesces frames
+  // not yet sent), so a step after a gap means the API has the ones in between: reload the curve.
+  let historyLoading = null;
+  let historyAgain = false;
+  function refillHistory() {
+    if (historyLoading) {
+      historyAgain = true;
+      return;
+    }
+    historyLoading = loadHistory().catch(() => {}).finally(() => {
+      historyLoading = null;
+      if (historyAgain) {
+        historyAgain = false;
+        refillHistory();
+      }
+    });
+  }
+
   function addStep(m) {
+    if (m.step > Math.max(lastStep, 0) + 1) refillHistory();
     lastStep = Math.max(lastStep, m.step);
     charts.loss.append(m.step, [m.loss, null, null]);
     charts.accuracy.append(m.step, [m.metrics?.accuracy ?? null]);
