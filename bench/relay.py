@@ -12,8 +12,9 @@ newest session's first step to the oldest one's last); the whole run is reported
 twice: as is, and with one stalled client, a WebSocket of the list channel (which carries every
 session's events) that never reads after its handshake, with a small receive buffer, so that
 the server's sends to it block; the other clients must not be delayed. It also counts the steps
-the trainers emitted, stored (GET .../metrics) and received, and the CPU each part of the stack
-used in the steady window. The worker needs N training slots (COTRAIN_TRAINING_SLOTS).
+the trainers emitted, stored (GET .../metrics) and received, and for each part of the stack the
+CPU it used and its peak resident memory in the steady window, and the rows written per second
+to the database then (pg_stat_database, by psql). The worker needs N training slots (COTRAIN_TRAINING_SLOTS).
 Prints a table and writes bench/results/relay.json.
 """
 
@@ -92,20 +93,29 @@ def _stat(pid: int) -> tuple[int, float, float] | None:
     return int(fields[1]), own, (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
 
 
-def cpu_by_part() -> dict[str, float]:
-    """CPU seconds so far of the API, the worker JVM, its trainers, PostgreSQL, Temporal, and this
-    benchmark (its WebSocket clients)."""
+def _part_pids() -> dict[str, int | None]:
     run = storage_root() / "services/run"
-    parts = {
+    return {
         "api": _pid(run / "api.pid"),
         "worker": _pid(run / "worker.pid"),
         "temporal": _pid(run / "temporal.pid"),
         "postgres": _pid(storage_root() / "services/postgres/postmaster.pid"),
     }
+
+
+def _all_stats() -> dict[int, tuple[int, float, float]]:
     stats = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit() and (s := _stat(int(entry))):
             stats[int(entry)] = s
+    return stats
+
+
+def cpu_by_part() -> dict[str, float]:
+    """CPU seconds so far of the API, the worker JVM, its trainers, PostgreSQL, Temporal, and this
+    benchmark (its WebSocket clients)."""
+    parts = _part_pids()
+    stats = _all_stats()
     cpu = {name: (stats[pid][1] if pid in stats else 0.0) for name, pid in parts.items()}
     # Children count too, the live ones and those that exited: trainers, PostgreSQL's backends.
     worker, postgres = stats.get(parts["worker"]), stats.get(parts["postgres"])
@@ -118,6 +128,60 @@ def cpu_by_part() -> dict[str, float]:
             cpu["postgres"] += seconds
     cpu["bench clients"] = sum(os.times()[:2])
     return cpu
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def memory_by_part() -> dict[str, float]:
+    """Resident memory (MiB) now of the same parts as cpu_by_part: the trainers are the worker's
+    live children, PostgreSQL counts its backends (their shared buffers once per process, so the
+    sum overstates it)."""
+    parts = _part_pids()
+    stats = _all_stats()
+    rss = {name: (_rss_mib(pid) if pid in stats else 0.0) for name, pid in parts.items()}
+    rss["trainers"] = 0.0
+    for pid, (parent, _, _) in stats.items():
+        if parent == parts["worker"]:
+            rss["trainers"] += _rss_mib(pid)
+        elif parent == parts["postgres"]:
+            rss["postgres"] += _rss_mib(pid)
+    rss["bench clients"] = _rss_mib(os.getpid())
+    return {k: round(v, 1) for k, v in rss.items()}
+
+
+def database_rows_written() -> int | None:
+    """Rows inserted, updated and deleted so far in the stack's database (pg_stat_database),
+    asked with the psql of the PostgreSQL the stack runs; None when there is none."""
+    psql = sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))
+    if not psql:
+        return None
+    out = subprocess.run(
+        [
+            str(psql[-1]),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            os.environ.get("COTRAIN_PG_PORT", "5432"),
+            "-U",
+            "cotrain",
+            "-d",
+            "cotrain",
+            "-tAc",
+            "SELECT tup_inserted + tup_updated + tup_deleted FROM pg_stat_database WHERE datname = 'cotrain'",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PGPASSWORD": "cotrain"},
+    )
+    return int(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
 
 
 # --- clients ---------------------------------------------------------------------------------
@@ -268,10 +332,21 @@ async def scenario(api: str, n: int, rate: float, seconds: int, stalled: bool) -
     deadline = seconds + 300
     # The steady window opens when every session has emitted, and closes when the first one ends.
     await asyncio.wait_for(asyncio.gather(*(f.first_step for f in followers)), deadline)
-    cpu_start, window_start = cpu_by_part(), time.time()
+    cpu_start, rows_start, window_start = cpu_by_part(), database_rows_written(), time.time()
+    # Resident memory sampled every second through the window; each part's peak is reported.
+    memory: dict[str, float] = {}
+
+    async def sample_memory() -> None:
+        while True:
+            for part, mib in (await asyncio.to_thread(memory_by_part)).items():
+                memory[part] = max(memory.get(part, 0.0), mib)
+            await asyncio.sleep(1.0)
+
+    sampler = asyncio.create_task(sample_memory())
     first_end = asyncio.wait([f.ended for f in followers], return_when=asyncio.FIRST_COMPLETED)
     await asyncio.wait_for(first_end, deadline)
-    cpu_end, window_end = cpu_by_part(), time.time()
+    sampler.cancel()
+    cpu_end, rows_end, window_end = cpu_by_part(), database_rows_written(), time.time()
     await asyncio.wait_for(asyncio.gather(*(f.ended for f in followers)), deadline)
     finished = time.time()
     stop.set()
@@ -308,6 +383,10 @@ async def scenario(api: str, n: int, rate: float, seconds: int, stalled: bool) -
         "steps": counts,
         "steady_window_s": round(window[1] - window[0], 1) if window else None,
         "cpu_percent_in_steady_window": cpu,
+        "peak_memory_mib_in_steady_window": memory,
+        "database_rows_written_per_s": (
+            None if rows_start is None or rows_end is None else round((rows_end - rows_start) / elapsed, 1)
+        ),
         "load_average_before": [round(x, 2) for x in load_before],
         "wall_s": round(finished - began, 1),
     }
@@ -347,7 +426,9 @@ def main() -> None:
                 f"list channel p50 {lst['p50_ms']} p99 {lst['p99_ms']} ms; "
                 f"steps emitted {c['emitted']} stored {c['stored']} received {c['received']} "
                 f"(before subscribing {c['before_subscribing']}, coalesced {c['coalesced']}); "
-                f"CPU % {r['cpu_percent_in_steady_window']}",
+                f"CPU % {r['cpu_percent_in_steady_window']}; "
+                f"peak MiB {r['peak_memory_mib_in_steady_window']}; "
+                f"database rows written/s {r['database_rows_written_per_s']}",
                 flush=True,
             )
     command = f"bench/relay.py --sessions {args.sessions} --rate {args.rate:g} --seconds {args.seconds}" + (

@@ -104,6 +104,20 @@ FIGURES = [
         None,
     ),
     (
+        "relay",
+        "Load: peak resident memory per part at 100 sessions (MiB)",
+        lambda d: ", ".join(
+            f"{k} {v:.0f}" for k, v in relay(d, 100, False)["peak_memory_mib_in_steady_window"].items()
+        ),
+        None,
+    ),
+    (
+        "relay",
+        "Load: database rows written per second at 100 sessions",
+        lambda d: f"{relay(d, 100, False)['database_rows_written_per_s']:.0f}/s",
+        None,
+    ),
+    (
         "recovery",
         "SIGKILL of the trainer to the first resumed step at the client",
         lambda d: f"{d['by_part']['trainer']['median_resume_s']:.1f} s",
@@ -173,7 +187,7 @@ def main() -> None:
         command = d["command"]
         if command.startswith("bench/") and ".py" in command.split()[0]:
             command = ".venv/bin/python " + command
-        machine = ", ".join(d["machine"].split(", ")[:3])
+        machine = ", ".join(f for f in d["machine"].split(", ")[:3] if not f.startswith("Linux-"))
         print(f"| {figure} | {shown} | {aim or ''} | `{command}` | {machine} | {date_of(path, d)} |")
 
 
