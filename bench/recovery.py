@@ -85,7 +85,9 @@ def trial(stack: Stack, part: str) -> dict:
                 found = re.search(r"resumed from step (\d+)", m.get("message") or "")
                 resumed_from = int(found.group(1)) if found else 0
             elif m["type"] == "training.progress":
-                if not restarts and datetime.fromisoformat(m["at"]) > wall:
+                # A progress without "at" is the snapshot of the newest step the API sends on
+                # (re)subscribing, not a newly stored one.
+                if not restarts and m.get("at") and datetime.fromisoformat(m["at"]) > wall:
                     resumed_at = at
                 elif restarts and resumed_from is None:
                     newest = max(newest, m["step"])  # sent before the fault, delivered after it

@@ -1,7 +1,7 @@
 """Relay benchmark: latency from the worker's publish of a step to the WebSocket clients.
 
     COTRAIN_TRAINING_SLOTS=100 ./cotrain up --detach
-    .venv/bin/python bench/relay.py [--sessions 1,10,100] [--rate 10] [--seconds 60] [--api URL]
+    .venv/bin/python bench/relay.py [--sessions 1,10,100] [--rate 10] [--seconds 90] [--api URL]
 
 For each N of --sessions it creates N sessions in the trainer's load-generating mode
 (`loadConfig`, docs/config.md: no model, --rate steps per second each for --seconds), follows each
@@ -290,9 +290,9 @@ def stored_steps(api: str, session_id: str) -> int:
 # --- one scenario ----------------------------------------------------------------------------
 
 
-def summarize(samples: list[tuple[float, float]], window: tuple[float, float] | None) -> dict:
+def summarize(samples: list[tuple[float, float]], window: tuple[float, float]) -> dict:
     all_ms = [lat * 1000 for _, lat in samples]
-    steady = [lat * 1000 for at, lat in samples if window is None or window[0] <= at <= window[1]]
+    steady = [lat * 1000 for at, lat in samples if window[0] <= at <= window[1]]
     return {
         "messages": len(all_ms),
         "steady_messages": len(steady),
@@ -342,6 +342,7 @@ async def scenario(api: str, n: int, rate: float, seconds: int, stalled: bool) -
                 memory[part] = max(memory.get(part, 0.0), mib)
             await asyncio.sleep(1.0)
 
+    memory.update(memory_by_part())
     sampler = asyncio.create_task(sample_memory())
     first_end = asyncio.wait([f.ended for f in followers], return_when=asyncio.FIRST_COMPLETED)
     await asyncio.wait_for(first_end, deadline)
@@ -361,7 +362,10 @@ async def scenario(api: str, n: int, rate: float, seconds: int, stalled: bool) -
         min(max(at for at, _ in f.samples) for f in followers),
     )
     if window[0] >= window[1]:
-        window = None  # the sessions never all emitted at once
+        raise SystemExit(
+            f"{n} sessions never all emitted at once: the first ended before the last began, "
+            f"{finished - began:.0f} s after the first create; give each a longer --seconds"
+        )
     elapsed = window_end - window_start
     cpu = {part: round(100 * (cpu_end[part] - cpu_start.get(part, 0.0)) / elapsed, 1) for part in cpu_end}
     counts = {
@@ -381,7 +385,7 @@ async def scenario(api: str, n: int, rate: float, seconds: int, stalled: bool) -
         "session": summarize([s for f in followers for s in f.samples], window),
         "list_channel": summarize(list_samples, window),
         "steps": counts,
-        "steady_window_s": round(window[1] - window[0], 1) if window else None,
+        "steady_window_s": round(window[1] - window[0], 1),
         "cpu_percent_in_steady_window": cpu,
         "peak_memory_mib_in_steady_window": memory,
         "database_rows_written_per_s": (
@@ -401,7 +405,9 @@ def main() -> None:
     parser.add_argument("--api", default="http://127.0.0.1:8080")
     parser.add_argument("--sessions", default="1,10,100")
     parser.add_argument("--rate", type=float, default=10.0)
-    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument(
+        "--seconds", type=int, default=90, help="each session's length; longer than creating them all takes"
+    )
     parser.add_argument("--no-stalled", action="store_true", help="skip the runs with a stalled client")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sessions.split(",")]

@@ -2,7 +2,7 @@
 # Every system benchmark, one after the other, each writing bench/results/<name>.json, then the
 # table of their figures (bench/table.py, the README's "Performance and reliability").
 #
-#   bench/run_all.sh            # about 60 minutes on the 2-core development machine
+#   bench/run_all.sh            # about 75 minutes on the 2-core development machine
 #   bench/run_all.sh --no-cluster   # without the Docker cluster's failover (no Docker engine)
 #
 # The stack of `./cotrain up --detach` serves the benchmarks (started here if it is not running);
@@ -25,7 +25,7 @@ $PY bench/chaos.py --sessions 10 --faults 20
 ./cotrain down
 bench/placement.sh
 COTRAIN_TRAINING_SLOTS=100 ./cotrain up --detach
-$PY bench/relay.py --sessions 1,10,100 --rate 10 --seconds 45
+$PY bench/relay.py --sessions 1,10,100 --rate 10 --seconds 90
 ./cotrain down
 if [ "${1:-}" != --no-cluster ]; then
   ./cotrain cluster up
