@@ -32,6 +32,26 @@ def call(api: str, path: str, body: dict | None = None, method: str = "GET") -> 
         return json.load(response)
 
 
+def resumable_request(name: str, description: str) -> dict:
+    """A debug-size session that trains far longer than any fault bench waits (10,000 steps) and
+    checkpoints every 25 steps: what the recovery and failover benches kill and watch resume."""
+    return {
+        "name": name,
+        "description": description,
+        "modelConfig": {"type": "llama2", "size": "debug", "precision": "fp32"},
+        "trainingConfig": {
+            "batchSize": 4,
+            "learningRate": 0.003,
+            "epochs": 10,
+            "optimizer": "adamw",
+            "maxSteps": 10000,
+        },
+        "distributedConfig": {"nodes": 1, "gpusPerNode": 1, "strategy": "ddp"},
+        "dataConfig": {"seqLength": 64},
+        "checkpointConfig": {"interval": 25},
+    }
+
+
 def listen(ws_url: str, inbox: queue.Queue, stop: threading.Event, reconnect: bool) -> None:
     """Puts (monotonic receive time, message) for every frame of the session into inbox. With
     reconnect, a lost connection (the API restarting) is opened again, asking for the steps after

@@ -24,23 +24,9 @@ import statistics
 import subprocess
 import time
 
-from client import call, next_message, subscribe, write_results
+from client import call, next_message, resumable_request, subscribe, write_results
 
-REQUEST = {
-    "name": "cluster failover bench",
-    "description": "bench/cluster_failover.py",
-    "modelConfig": {"type": "llama2", "size": "debug", "precision": "fp32"},
-    "trainingConfig": {
-        "batchSize": 4,
-        "learningRate": 0.003,
-        "epochs": 10,
-        "optimizer": "adamw",
-        "maxSteps": 10000,
-    },
-    "distributedConfig": {"nodes": 1, "gpusPerNode": 1, "strategy": "ddp"},
-    "dataConfig": {"seqLength": 64},
-    "checkpointConfig": {"interval": 25},
-}
+REQUEST = resumable_request("cluster failover bench", "bench/cluster_failover.py")
 KILL_AT_STEP = 60
 HOSTS = ("loopback-a", "loopback-b")
 

@@ -30,23 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from chaos import Stack
-from client import ROOT, call, next_message, subscribe, write_results
+from client import ROOT, call, next_message, resumable_request, subscribe, write_results
 
-REQUEST = {
-    "name": "recovery bench",
-    "description": "bench/recovery.py",
-    "modelConfig": {"type": "llama2", "size": "debug", "precision": "fp32"},
-    "trainingConfig": {
-        "batchSize": 4,
-        "learningRate": 0.003,
-        "epochs": 10,
-        "optimizer": "adamw",
-        "maxSteps": 10000,
-    },
-    "distributedConfig": {"nodes": 1, "gpusPerNode": 1, "strategy": "ddp"},
-    "dataConfig": {"seqLength": 64},
-    "checkpointConfig": {"interval": 25},
-}
+REQUEST = resumable_request("recovery bench", "bench/recovery.py")
 KILL_AT_STEP = 60
 
 
